@@ -1,0 +1,1 @@
+"""Datasets, preprocessing, augmentation and tf.data pipelines."""

@@ -1,0 +1,1 @@
+"""Readers and writers: FITS images, DS9 regions, catalogues, COCO and caesar JSON datasets."""

@@ -1,0 +1,1 @@
+"""The radio-sky simulator: labelled fields and unlabelled cutouts for training and evaluation."""

@@ -1,0 +1,1 @@
+"""Self-supervised (SimCLR, BYOL) ResNet backbones for radio continuum images."""
