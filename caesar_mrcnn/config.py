@@ -102,7 +102,8 @@ def _from_mapping(cls: type[T], data: Mapping[str, Any], where: str) -> T:
     unknown = sorted(set(data) - names)
     if unknown:
         prefix = f"{where}." if where else ""
-        raise ConfigError(f"unknown option {prefix}{unknown[0]} (known: {', '.join(sorted(names))})")
+        known = ", ".join(sorted(names))
+        raise ConfigError(f"unknown option {prefix}{unknown[0]} (known: {known})")
     kwargs = {}
     for key, value in data.items():
         kwargs[key] = _coerce(value, hints[key], f"{where}.{key}" if where else key)
