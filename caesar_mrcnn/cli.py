@@ -31,6 +31,267 @@ def _add_common_config(p: argparse.ArgumentParser) -> None:
 # Subcommands. Each: _add_<name>(subparsers) and _run_<name>(args) -> int.
 # ---------------------------------------------------------------------------------------------
 
+def _hdu_arg(text: str) -> int | str:
+    """An HDU given on the command line: an index (digits) or an EXTNAME."""
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _add_inspect(sub) -> None:
+    p = sub.add_parser("inspect", help="summarise a FITS image (shape, WCS, beam, noise)",
+                       description="Print shape, type, WCS, pixel scale, restoring beam, BUNIT, "
+                                   "valid-pixel fraction and a sigma-clipped median and rms.")
+    p.add_argument("image", metavar="IMAGE", help="FITS image")
+    p.add_argument("--plane", type=int, default=None,
+                   help="plane index along the frequency/Stokes axis of a cube")
+    p.add_argument("--hdu", type=_hdu_arg, default=None,
+                   help="HDU index or EXTNAME (default: first HDU holding an image)")
+    p.set_defaults(func=_run_inspect)
+
+
+def _run_inspect(args) -> int:
+    from caesar_mrcnn.io.fits import describe_image
+
+    print(describe_image(args.image, plane=args.plane, hdu=args.hdu))
+    return 0
+
+
+def _add_simulate(sub) -> None:
+    p = sub.add_parser("simulate", help="simulate labelled radio fields (FITS + COCO + caesar "
+                                        "JSON + ground-truth table)",
+                       description="Simulate radio continuum fields with compact, extended, "
+                                   "multi-island sources and sidelobe artefacts, and write them "
+                                   "with their ground truth into a new folder.")
+    _add_common_config(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="new or empty output folder")
+    p.add_argument("--n-images", type=int, default=None, metavar="N",
+                   help="number of fields (default: n_images of the configuration)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: from config)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_simulate)
+
+
+def _run_simulate(args) -> int:
+    from caesar_mrcnn.sim.writer import simulate_command
+
+    summary = simulate_command(args.config, args.overrides, args.out, n_images=args.n_images,
+                               seed=args.seed, progress=not args.no_progress)
+    print(summary.line())
+    return 0
+
+
+def _add_make_cutouts(sub) -> None:
+    p = sub.add_parser("make-cutouts", help="cutouts for self-supervised pretraining, or a "
+                                            "labelled morphology set",
+                       description="Write a folder of same-size float32 FITS cutouts (+ CSV) "
+                                   "from simulated fields or from your FITS images; with "
+                                   "--morphology, a class-balanced labelled set.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--sim-config", metavar="YAML", help="simulator configuration")
+    src.add_argument("--from-fits", nargs="+", metavar="FITS", help="cut these images")
+    p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
+                   help="override a simulator option, e.g. --set noise.rms_ujy=20")
+    p.add_argument("--out", required=True, metavar="DIR", help="new or empty output folder")
+    p.add_argument("--n", type=int, required=True, help="number of cutouts")
+    p.add_argument("--size", type=int, default=64, help="cutout side in pixels (default 64)")
+    p.add_argument("--centred", action="store_true", help="centre cutouts on sources")
+    p.add_argument("--morphology", action="store_true",
+                   help="labelled single-object cutouts (compact, FR-I, FR-II, diffuse, "
+                        "multi-island, artefact), balanced per label")
+    p.add_argument("--seed", type=int, default=None, help="random seed")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_make_cutouts)
+
+
+def _run_make_cutouts(args) -> int:
+    from caesar_mrcnn.sim.cutouts import make_cutouts_command
+
+    summary = make_cutouts_command(args.out, args.n, args.size, sim_config=args.sim_config,
+                                   overrides=args.overrides, fits_paths=args.from_fits,
+                                   centred=args.centred, morphology=args.morphology,
+                                   seed=args.seed, progress=not args.no_progress)
+    print(summary.line())
+    return 0
+
+
+def _add_pretrain(sub) -> None:
+    p = sub.add_parser("pretrain", help="pretrain a ResNet backbone without labels (SimCLR/BYOL)",
+                       description="Self-supervised pretraining on radio cutouts; exports the "
+                                   "backbone weights and metadata into the backbone registry.")
+    p.add_argument("--method", choices=("simclr", "byol"), default="byol")
+    p.add_argument("--arch", choices=("resnet18", "resnet50"), default="resnet18")
+    p.add_argument("--data", nargs="+", required=True, metavar="DIR|FITS",
+                   help="folder(s) of same-size FITS cutouts and/or large FITS images to sample")
+    p.add_argument("--epochs", type=int, help="training epochs (default from the config)")
+    p.add_argument("--batch-size", type=int, help="batch size per rank (default from config)")
+    _add_common_config(p)
+    p.add_argument("--out", metavar="DIR", help="run folder (default runs/pretrain/NAME)")
+    p.add_argument("--name", help="registry name (default ssl_METHOD_r18|r50)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--probe-data", metavar="DIR",
+                   help="labelled morphology folder: log kNN accuracy every epoch")
+    p.add_argument("--registry", metavar="DIR",
+                   help="backbone registry folder (default $CAESAR_MRCNN_BACKBONES or cache)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_pretrain)
+
+
+def _run_pretrain(args) -> int:
+    from ssl_backbones.pretrain import run_pretrain
+
+    run_pretrain(args.method, args.arch, args.data, epochs=args.epochs,
+                 batch_size=args.batch_size, config=args.config, overrides=args.overrides,
+                 out=args.out, name=args.name, resume=args.resume, probe_data=args.probe_data,
+                 registry=args.registry, progress=not args.no_progress)
+    return 0
+
+
+def _add_backbones(sub) -> None:
+    p = sub.add_parser("backbones", help="list pretrained backbones in the registry")
+    p.add_argument("--registry", metavar="DIR",
+                   help="backbone registry folder (default $CAESAR_MRCNN_BACKBONES or cache)")
+    p.set_defaults(func=_run_backbones)
+
+
+def _run_backbones(args) -> int:
+    from pathlib import Path
+
+    from ssl_backbones.registry import print_backbones
+
+    shipped = Path(__file__).resolve().parent / "weights"
+    print_backbones(search_dirs=[shipped], registry=args.registry)
+    return 0
+
+
+def _add_ssl_eval(sub) -> None:
+    p = sub.add_parser("ssl-eval", help="linear-probe and kNN accuracy of a frozen backbone",
+                       description="Stratified k-fold linear probe (logistic regression) and "
+                                   "weighted kNN on a labelled morphology folder.")
+    p.add_argument("--backbone", required=True, metavar="NAME|PATH")
+    p.add_argument("--data", required=True, metavar="MORPHO_DIR",
+                   help="folder of FITS cutouts with a labels CSV (file,label)")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--k", type=int, default=20, help="neighbours of the kNN classifier")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", metavar="JSON", help="result file (default ssl_eval_NAME.json)")
+    p.add_argument("--registry", metavar="DIR",
+                   help="backbone registry folder (default $CAESAR_MRCNN_BACKBONES or cache)")
+    p.set_defaults(func=_run_ssl_eval)
+
+
+def _run_ssl_eval(args) -> int:
+    from pathlib import Path
+
+    from ssl_backbones.evaluate import ssl_eval
+
+    shipped = Path(__file__).resolve().parent / "weights"
+    ssl_eval(args.backbone, args.data, folds=args.folds, seed=args.seed, k=args.k,
+             out=args.out, search_dirs=[shipped], registry=args.registry)
+    return 0
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="score the detector on a labelled dataset "
+                                        "(completeness, reliability, COCO AP, confusion)",
+                       description="Run the trained detector on a labelled dataset or simulated "
+                                   "fields, match detections to the truth one-to-one by mask IoU, "
+                                   "and write report.json, CSV tables and PNG plots.")
+    _add_common_config(p)
+    p.add_argument("--data", required=True, metavar="PATH",
+                   help="simulated-field folder, COCO JSON or caesar JSON list")
+    p.add_argument("--weights", required=True, metavar="FILE", help="trained detector weights")
+    p.add_argument("--out", required=True, metavar="DIR", help="report folder (created)")
+    p.add_argument("--iou", type=float, default=0.5, help="mask IoU of a match (default 0.5)")
+    p.add_argument("--snr-bins", default=None, metavar="E1,E2,...",
+                   help="SNR bin edges (default 3,5,7,10,20,50,100,1000)")
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    from caesar_mrcnn.evaluate import evaluate
+
+    evaluate(args.data, args.weights, args.out, iou=args.iou, snr_bins=args.snr_bins,
+             config=args.config, overrides=args.overrides)
+    return 0
+
+
+def _add_compare(sub) -> None:
+    p = sub.add_parser("compare", help="caesar-mrcnn side by side with Aegean and PyBDSF on "
+                                       "simulated fields",
+                       description="Run Aegean (BANE + aegean), PyBDSF and, given weights, "
+                                   "caesar-mrcnn on labelled fields; match every catalogue to "
+                                   "the truth by the same rules; write a side-by-side table "
+                                   "(ECSV, CSV, Markdown) and a plot.")
+    _add_common_config(p)
+    p.add_argument("--data", required=True, metavar="PATH",
+                   help="simulated-field folder, COCO JSON or caesar JSON list")
+    p.add_argument("--weights", default=None, metavar="FILE",
+                   help="trained caesar-mrcnn weights (without: classical finders only)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
+    p.add_argument("--finders", default="caesar-mrcnn,aegean,pybdsf", metavar="A,B",
+                   help="finders to run (default caesar-mrcnn,aegean,pybdsf)")
+    p.add_argument("--snr-bins", default=None, metavar="E1,E2,...",
+                   help="SNR bin edges (default 3,5,7,10,20,50,100,1000)")
+    p.add_argument("--radius-beams", type=float, default=0.5,
+                   help="match radius of compact sources in beam FWHM (default 0.5)")
+    p.add_argument("--cores", type=int, default=1, help="processes for Aegean/PyBDSF")
+    p.set_defaults(func=_run_compare)
+
+
+def _run_compare(args) -> int:
+    from caesar_mrcnn.compare import compare
+
+    compare(args.data, args.out, weights=args.weights, finders=args.finders.split(","),
+            snr_bins=args.snr_bins, radius_beams=args.radius_beams, cores=args.cores,
+            config=args.config, overrides=args.overrides,
+            command="caesar-mrcnn " + " ".join(sys.argv[1:]))
+    return 0
+
+
+def _add_infer(sub) -> None:
+    p = sub.add_parser("infer", help="find, classify and measure the sources of a FITS image",
+                       description="Run the trained detector over an image of any size in "
+                                   "overlapping tiles, merge detections across tiles, measure "
+                                   "each source and write a DS9 region file, a catalogue "
+                                   "(.fits, .vot/.xml, .csv, .ecsv), JSON and a PNG overview.")
+    p.add_argument("image", metavar="IMAGE", help="FITS image")
+    p.add_argument("--regions", required=True, metavar="FILE.reg", help="DS9 region file")
+    p.add_argument("--catalog", default=None, metavar="FILE",
+                   help="catalogue; format by extension: .fits, .vot/.xml, .csv, .ecsv")
+    p.add_argument("--json", default=None, metavar="FILE.json",
+                   help="catalogue in the original caesar-mrcnn JSON layout")
+    p.add_argument("--plot", default=None, metavar="FILE.png", help="PNG overview")
+    p.add_argument("--weights", default=None, metavar="FILE",
+                   help="trained detector (.npz written by caesar-mrcnn train)")
+    p.add_argument("--score-thr", type=float, default=0.5, help="minimum score (default 0.5)")
+    p.add_argument("--tile", type=int, default=None,
+                   help="tile side in pixels (default: the detector's input size)")
+    p.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels (default 64)")
+    p.add_argument("--batch-size", type=int, default=4, help="tiles per model call (default 4)")
+    p.add_argument("--plane", type=int, default=None,
+                   help="plane index along the frequency/Stokes axis of a cube")
+    p.add_argument("--hdu", type=_hdu_arg, default=None,
+                   help="HDU index or EXTNAME (default: first HDU holding an image)")
+    p.add_argument("--name-prefix", default="", metavar="TEXT",
+                   help="acronym before the IAU source names, e.g. CAESAR")
+    p.add_argument("--horovod", action="store_true",
+                   help="split tiles over Horovod ranks (start with horovodrun/mpirun)")
+    p.set_defaults(func=_run_infer)
+
+
+def _run_infer(args) -> int:
+    from caesar_mrcnn.infer import infer_command
+
+    result = infer_command(args.image, regions=args.regions, catalog=args.catalog,
+                           json_path=args.json, plot=args.plot, weights=args.weights,
+                           score_thr=args.score_thr, tile=args.tile, overlap=args.overlap,
+                           batch_size=args.batch_size, plane=args.plane, hdu=args.hdu,
+                           name_prefix=args.name_prefix, horovod=args.horovod)
+    if result is not None:
+        print(f"{args.image}: {len(result.objects)} sources -> "
+              + ", ".join(result.outputs.values()))
+    return 0
+
+
 # -- end of subcommands --
 
 

@@ -10,11 +10,15 @@
 set -euo pipefail
 
 PY="${1:-python}"
+# The build runs in another folder: make the interpreter path absolute.
+PY="$(cd "$(dirname "$(command -v "$PY")")" && pwd)/$(basename "$PY")"
 HVD_VERSION=0.28.1
 
 if "$PY" - <<'PYEOF' 2>/dev/null
-import horovod.tensorflow as hvd, horovod
+import os, horovod.tensorflow as hvd, horovod
 assert horovod.__version__ == "0.28.1"
+# A CPU build already installed does not satisfy a request for an NCCL (GPU) build.
+assert os.environ.get("HOROVOD_GPU_OPERATIONS", "").upper() != "NCCL" or hvd.nccl_built()
 hvd.init()
 PYEOF
 then
@@ -45,7 +49,8 @@ if ! ls "$CACHE"/horovod-*.whl >/dev/null 2>&1; then
         cd "$SRC"
         export HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1
         export HOROVOD_WITH_GLOO=1 HOROVOD_WITH_MPI=1
-        export MAKEFLAGS="-j$(nproc)"
+        MAKEFLAGS="-j$(nproc)"
+        export MAKEFLAGS
         "$PY" -m pip wheel -q --no-build-isolation --no-deps -w "$CACHE" .
     )
 fi
