@@ -265,7 +265,8 @@ def _add_infer(sub) -> None:
     p.add_argument("--score-thr", type=float, default=0.5, help="minimum score (default 0.5)")
     p.add_argument("--tile", type=int, default=None,
                    help="tile side in pixels (default: the detector's input size)")
-    p.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels (default 64)")
+    p.add_argument("--overlap", type=int, default=None,
+                   help="tile overlap in pixels (default: a quarter of the tile)")
     p.add_argument("--batch-size", type=int, default=4, help="tiles per model call (default 4)")
     p.add_argument("--plane", type=int, default=None,
                    help="plane index along the frequency/Stokes axis of a cube")

@@ -1,0 +1,460 @@
+"""Source finding on a whole image: tiles, batched model, merge, source parameters, outputs.
+
+:func:`infer_image` streams square tiles from the memory-mapped FITS file (never the whole
+image at once), skips tiles without a finite pixel, preprocesses each tile exactly as training
+preprocessed its images, runs the detector on batches, merges detections across tile borders
+(:mod:`caesar_mrcnn.tiling`), measures each source (:mod:`caesar_mrcnn.sources`) and writes the
+DS9 region file, catalogue, JSON and PNG requested. All outputs are atomic.
+
+The detector is reached through a small interface so that the tiling, merging and measuring can
+be checked against ground truth without a network::
+
+    predict(batch, windows) -> {"scores": [N, D], "classes": [N, D], "masks": [N, D, H, W],
+                                "valid": [N, D]}
+
+``batch`` is ``(N, tile, tile, C)`` float32 and ``windows`` the ``(N, 4)`` image windows
+``(y0, x0, y1, x1)`` of the tiles (a network ignores them). :class:`ModelPredictor` wraps a
+trained Mask R-CNN; :class:`TruthPredictor` answers with the true masks of known objects.
+
+Preprocessing choice
+--------------------
+Training preprocesses each training image whole and crops windows from it; a tile of a mosaic
+is preprocessed on its own (same function, same settings). For training images no larger than
+the tile this is identical; for large mosaics the clipping statistics become local, which also
+follows background and noise variations across the field. Tiles smaller than the network input
+(image edges of small images) are padded with zeros after preprocessing, as in training.
+
+Parallel runs
+-------------
+With a distributed context (``ssl_backbones.distributed``) each rank takes a contiguous share
+of the tiles; detections are gathered as Python objects and rank 0 merges, measures and writes.
+The merge orders detections by tile index, so the result does not depend on the number of ranks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from caesar_mrcnn import __version__
+from caesar_mrcnn.data.dataset import Annotation
+from caesar_mrcnn.errors import AllNaNError, ConfigError, OutputError, WeightsError
+from caesar_mrcnn.tiling import Tile, detections_from_output, merge_detections, tile_grid
+
+log = logging.getLogger(__name__)
+
+Predictor = Callable[[np.ndarray, np.ndarray], dict]
+Preprocess = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class InferConfig:
+    """Options of :func:`infer_image`.
+
+    Attributes
+    ----------
+    tile : int or None
+        Tile side (pixels); None: the detector's input size (256 without a detector).
+    overlap : int or None
+        Minimum overlap of neighbouring tiles (pixels); sources smaller than this are whole in
+        at least one tile. None: a quarter of the tile.
+    batch_size : int
+        Tiles per model call.
+    score_thr : float
+        Minimum detection score.
+    mask_thr : float
+        Mask probability above which a pixel belongs to a source.
+    match_iou : float
+        Mask IoU, inside the window shared by two tiles, above which two detections are the
+        same source.
+    bkg_box : int
+        Cell side (pixels) of the background/rms grid.
+    name_prefix : str
+        Catalogue acronym before the IAU names (empty: names start with ``J``).
+    """
+
+    tile: int | None = None
+    overlap: int | None = None
+    batch_size: int = 4
+    score_thr: float = 0.5
+    mask_thr: float = 0.5
+    match_iou: float = 0.3
+    bkg_box: int = 64
+    name_prefix: str = ""
+
+    def validate(self) -> None:
+        if self.tile is not None and self.tile < 16:
+            raise ConfigError(f"tile: {self.tile} is too small; use at least 16 pixels")
+        if self.overlap is not None and not 0 <= self.overlap < (self.tile or 256):
+            raise ConfigError(f"overlap: {self.overlap} must be >= 0 and smaller than the "
+                              f"tile ({self.tile})")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size: {self.batch_size} must be at least 1")
+        for key in ("score_thr", "mask_thr", "match_iou"):
+            value = getattr(self, key)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{key}: {value} must be between 0 and 1")
+        if self.bkg_box < 8:
+            raise ConfigError(f"bkg_box: {self.bkg_box} is too small; use at least 8 pixels")
+
+
+@dataclass
+class InferResult:
+    """What :func:`infer_image` found (on the root rank).
+
+    Attributes
+    ----------
+    objects : list of Annotation
+        Merged objects in image pixels (``attrs``: ``score``, ``merged``, ``name`` ...).
+    table : astropy.table.Table
+        Source parameters, one row per object, same order.
+    ntiles : int
+        Tiles with at least one finite pixel that went through the model.
+    outputs : dict
+        Paths written, by kind (``regions``, ``catalog``, ``json``, ``plot``).
+    """
+
+    objects: list[Annotation]
+    table: Any
+    ntiles: int
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+# --- predictors -------------------------------------------------------------------------------
+
+
+class ModelPredictor:
+    """Adapter from a detector model (``model(images) -> dict`` of tensors) to a predictor."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def __call__(self, batch: np.ndarray, windows: np.ndarray) -> dict:
+        out = self.model(batch)
+        return {k: np.asarray(v) for k, v in out.items()}
+
+
+class TruthPredictor:
+    """A perfect detector: the true masks of known objects, as seen inside each tile.
+
+    Useful to test tiling, merging and measurement, and as an upper bound in evaluations.
+
+    Parameters
+    ----------
+    objects : sequence of Annotation
+        Ground truth in image pixels.
+    tile : int
+        Output mask size (the padded tile).
+    score : float
+        Score given to every detection.
+    """
+
+    def __init__(self, objects: Sequence[Annotation], tile: int, score: float = 1.0) -> None:
+        from caesar_mrcnn.classes import CLASS_IDS
+
+        self.objects = list(objects)
+        self.tile = tile
+        self.score = score
+        self._boxes = np.array([a.bbox for a in self.objects], dtype=np.int64).reshape(-1, 4)
+        self._ids = np.array([CLASS_IDS[a.category] for a in self.objects], dtype=np.int64)
+
+    def __call__(self, batch: np.ndarray, windows: np.ndarray) -> dict:
+        from caesar_mrcnn.tiling import crop_mask
+
+        b = self._boxes
+        hits = [np.flatnonzero((b[:, 0] < w[2]) & (w[0] < b[:, 2]) & (b[:, 1] < w[3])
+                               & (w[1] < b[:, 3])) for w in windows]
+        d = max([1] + [len(h) for h in hits])
+        n = len(windows)
+        masks = np.zeros((n, d, self.tile, self.tile), dtype=np.float32)
+        classes = np.zeros((n, d), dtype=np.int64)
+        valid = np.zeros((n, d), dtype=bool)
+        for i, (w, h) in enumerate(zip(windows, hits)):
+            y0, x0, y1, x1 = (int(v) for v in w)
+            for k, j in enumerate(h):
+                masks[i, k, :y1 - y0, :x1 - x0] = crop_mask(self.objects[j], (y0, x0, y1, x1))
+                classes[i, k] = self._ids[j]
+                valid[i, k] = True
+        scores = np.where(valid, self.score, 0.0)
+        return {"scores": scores, "classes": classes, "masks": masks, "valid": valid}
+
+
+def finite_to_channels(data: np.ndarray) -> np.ndarray:
+    """Minimal preprocessing: NaN to 0, one channel (used when no preprocessor is given)."""
+    return np.nan_to_num(np.asarray(data, np.float32), nan=0.0)[..., None]
+
+
+# --- tiles through the model --------------------------------------------------------------
+
+
+def _run_batch(predict: Predictor, tiles: list[Tile], pixels: list[np.ndarray],
+               preprocess: Preprocess, size: int, shape: tuple[int, int],
+               cfg: InferConfig) -> list[Annotation]:
+    first = np.asarray(preprocess(pixels[0]), np.float32)
+    channels = first.shape[2] if first.ndim == 3 else 1
+    batch = np.zeros((len(tiles), size, size, channels), dtype=np.float32)
+    for i, data in enumerate(pixels):
+        img = first if i == 0 else np.asarray(preprocess(data), np.float32)
+        batch[i, :data.shape[0], :data.shape[1]] = img.reshape(data.shape + (channels,))
+    windows = np.array([t.window for t in tiles], dtype=np.int64)
+    out = predict(batch, windows)
+    dets = []
+    for i, (t, data) in enumerate(zip(tiles, pixels)):
+        dets += detections_from_output(out, i, t, shape, np.isfinite(data), cfg.score_thr,
+                                       cfg.mask_thr)
+    return dets
+
+
+def detect_tiles(image: Any, shape: tuple[int, int], tiles: Sequence[Tile], predict: Predictor,
+                 preprocess: Preprocess, cfg: InferConfig) -> tuple[list[Annotation], int]:
+    """Run the predictor over ``tiles`` in batches, reading each tile when its batch runs.
+
+    Returns
+    -------
+    detections : list of Annotation
+        Per-tile detections in image pixels (see :func:`detections_from_output`).
+    ntiles : int
+        Tiles that held a finite pixel (all-NaN tiles are skipped).
+    """
+    from caesar_mrcnn.sources import read_window
+
+    dets: list[Annotation] = []
+    pending: list[Tile] = []
+    pixels: list[np.ndarray] = []
+    used = 0
+    for t in tiles:
+        data = read_window(image, t.y0, t.y1, t.x0, t.x1)
+        if not np.isfinite(data).any():
+            continue
+        used += 1
+        pending.append(t)
+        pixels.append(data)
+        if len(pending) == cfg.batch_size:
+            dets += _run_batch(predict, pending, pixels, preprocess, cfg.tile, shape, cfg)
+            pending, pixels = [], []
+    if pending:
+        dets += _run_batch(predict, pending, pixels, preprocess, cfg.tile, shape, cfg)
+    return dets, used
+
+
+# --- the whole run ---------------------------------------------------------------------------
+
+
+def _check_outputs(paths: dict[str, str | os.PathLike | None]) -> None:
+    """Fail before any work when an output cannot be written (folder, catalogue extension)."""
+    from caesar_mrcnn.io.catalog import catalog_format
+
+    for kind, p in paths.items():
+        if p is None:
+            continue
+        folder = Path(p).parent
+        if not folder.is_dir():
+            raise OutputError(f"{p}: output folder {folder} does not exist; create it first")
+        if kind == "catalog":
+            catalog_format(p)
+
+
+def _load_model(weights: str | os.PathLike | None) -> tuple[Predictor, Preprocess, dict]:
+    """Predictor, preprocessing and metadata of a saved detector."""
+    if weights is None:
+        raise WeightsError("no detector weights given; pass --weights PATH (a file written by "
+                           "caesar-mrcnn train)")
+    if not Path(weights).exists():
+        raise WeightsError(f"{weights}: detector weights not found; pass --weights PATH of a "
+                           "file written by caesar-mrcnn train")
+    from caesar_mrcnn.detector_io import load_detector
+
+    model, metadata = load_detector(weights)
+    return ModelPredictor(model), preprocess_from_metadata(metadata), dict(metadata)
+
+
+def preprocess_from_metadata(metadata: dict) -> Preprocess:
+    """The preprocessing stored with a detector (the one it was trained with)."""
+    spec = metadata.get("preprocess_config", metadata.get("preprocess"))
+    if spec is None:
+        log.warning("detector metadata holds no preprocessing settings; using NaN -> 0 only")
+        return finite_to_channels
+    from caesar_mrcnn.config import from_dict
+    from caesar_mrcnn.data.preprocess import PreprocessConfig, Preprocessor
+
+    if isinstance(spec, Preprocessor):
+        return spec
+    if isinstance(spec, PreprocessConfig):
+        return Preprocessor(spec)
+    return Preprocessor(from_dict(PreprocessConfig, spec, "detector metadata: preprocess"))
+
+
+def infer_image(image_path: str | os.PathLike, *, weights: str | os.PathLike | None = None,
+                predictor: Predictor | None = None, preprocess: Preprocess | None = None,
+                config: InferConfig | None = None, regions: str | os.PathLike | None = None,
+                catalog: str | os.PathLike | None = None,
+                json_path: str | os.PathLike | None = None,
+                plot: str | os.PathLike | None = None, plane: int | None = None,
+                hdu: int | str | None = None, ctx: Any = None,
+                metadata: dict | None = None) -> InferResult | None:
+    """Find, classify and measure the sources of a FITS image; write the requested outputs.
+
+    Parameters
+    ----------
+    image_path : path-like
+        FITS image (2D, or a cube with ``plane``).
+    weights : path-like, optional
+        Detector file written by training; used when ``predictor`` is None.
+    predictor : callable, optional
+        ``predict(batch, windows) -> dict`` (see the module docstring); overrides ``weights``.
+    preprocess : callable, optional
+        ``(H, W)`` float with NaN -> ``(H, W, C)`` float32; default the detector's own, or
+        NaN -> 0 with a given ``predictor``.
+    config : InferConfig, optional
+        Tiling, thresholds, merging.
+    regions, catalog, json_path, plot : path-like, optional
+        Outputs: DS9 regions, catalogue (format by extension), JSON, PNG.
+    plane, hdu : optional
+        Cube plane and HDU of the image.
+    ctx : ssl_backbones.distributed.Context, optional
+        Distributed context; default one process.
+    metadata : dict, optional
+        Extra run metadata for the catalogue header.
+
+    Returns
+    -------
+    InferResult or None
+        On the root rank; None on the other ranks.
+
+    Raises
+    ------
+    InputImageError
+        Unreadable image, or AllNaNError when no pixel is finite.
+    WeightsError
+        Missing or unusable weights.
+    OutputError
+        An output that cannot be written (missing folder, unknown catalogue extension).
+    """
+    cfg = config or InferConfig()
+    cfg.validate()
+    outputs = {"regions": regions, "catalog": catalog, "json": json_path, "plot": plot}
+    _check_outputs(outputs)
+    from caesar_mrcnn.io.fits import open_image
+
+    run_meta: dict[str, Any] = {}
+    with open_image(image_path, plane=plane, hdu=hdu) as image:
+        if predictor is None:
+            predictor, model_pre, model_meta = _load_model(weights)
+            preprocess = preprocess or model_pre
+            run_meta["WEIGHTS"] = Path(weights).name
+            run_meta["BACKBONE"] = str(model_meta.get("backbone", {}).get("name", ""))
+            size = int(model_meta["model"]["image_size"])
+            if cfg.tile is not None and cfg.tile != size:
+                log.warning("tile %d differs from the detector's input size %d",
+                            cfg.tile, size)
+            cfg = dataclasses.replace(cfg, tile=cfg.tile or size)
+        else:
+            run_meta["WEIGHTS"] = Path(weights).name if weights else "(predictor)"
+        cfg = dataclasses.replace(cfg, tile=cfg.tile or 256)
+        if cfg.overlap is None:
+            cfg = dataclasses.replace(cfg, overlap=cfg.tile // 4)
+        cfg.validate()
+        preprocess = preprocess or finite_to_channels
+        shape = image.shape
+        tiles = tile_grid(shape, cfg.tile, cfg.overlap)
+        mine = tiles[ctx.shard(len(tiles))] if ctx is not None else tiles
+        dets, used = detect_tiles(image, shape, mine, predictor, preprocess, cfg)
+        if ctx is not None and ctx.size > 1:
+            gathered = ctx.allgather_object((dets, used))
+            dets = [d for part, _ in gathered for d in part]
+            used = sum(n for _, n in gathered)
+        if used == 0:
+            raise AllNaNError(f"{image_path}: every pixel is NaN or infinite; nothing to "
+                              "analyse")
+        if ctx is not None and not ctx.is_root:
+            return None
+        log.info("%s: %d tiles, %d detections before merging", image_path, used, len(dets))
+        objects = merge_detections(dets, tiles, cfg.match_iou)
+        run_meta.update(_run_metadata(image, image_path, cfg))
+        run_meta.update(metadata or {})
+        table = _measure(objects, image, shape, cfg, run_meta)
+        written = _write_outputs(outputs, objects, table, image, shape, run_meta)
+    log.info("%s: %d sources", image_path, len(objects))
+    return InferResult(objects, table, used, written)
+
+
+def _run_metadata(image: Any, image_path: str | os.PathLike, cfg: InferConfig) -> dict:
+    bunit = getattr(image, "bunit", "")
+    if bunit and bunit.replace(" ", "").upper() not in ("JY/BEAM", "JY/BM"):
+        log.warning("%s: BUNIT is %r, not Jy/beam; fluxes are in that unit instead",
+                    image_path, bunit)
+    return {"IMAGE": str(Path(image_path).name), "BUNIT": bunit, "SCORETHR": cfg.score_thr,
+            "MASKTHR": cfg.mask_thr, "TILE": cfg.tile, "OVERLAP": cfg.overlap,
+            "SOFTWARE": "caesar-mrcnn", "VERSION": __version__}
+
+
+def _measure(objects: list[Annotation], image: Any, shape: tuple[int, int], cfg: InferConfig,
+             meta: dict) -> Any:
+    from caesar_mrcnn.sources import background_grid, measure_sources
+
+    background = background_grid(image, shape, box=cfg.bkg_box) if objects else None
+    table = measure_sources(objects, image, shape, wcs=image.wcs,
+                            beam_area_pix=image.beam_area_pix, background=background,
+                            name_prefix=cfg.name_prefix, meta=meta)
+    for ann, name in zip(objects, table["name"]):
+        ann.attrs["name"] = str(name)
+    table.meta["NSOURCES"] = len(table)
+    return table
+
+
+def _write_outputs(outputs: dict, objects: list[Annotation], table: Any, image: Any,
+                   shape: tuple[int, int], meta: dict) -> dict[str, str]:
+    written = {}
+    if outputs["regions"] is not None:
+        from caesar_mrcnn.io.regions import write_regions
+
+        write_regions(outputs["regions"], objects, list(table["name"]), image.wcs)
+        written["regions"] = str(outputs["regions"])
+    if outputs["catalog"] is not None:
+        from caesar_mrcnn.io.catalog import write_catalog
+
+        write_catalog(table, outputs["catalog"])
+        written["catalog"] = str(outputs["catalog"])
+    if outputs["json"] is not None:
+        from caesar_mrcnn.io.catalog import write_catalog_json
+
+        write_catalog_json(table, outputs["json"], objects)
+        written["json"] = str(outputs["json"])
+    if outputs["plot"] is not None:
+        from caesar_mrcnn.plot import plot_detections
+
+        plot_detections(outputs["plot"], image, shape, objects, image.wcs,
+                        title=f"{meta.get('IMAGE', '')}: {len(objects)} sources")
+        written["plot"] = str(outputs["plot"])
+    return written
+
+
+def infer_command(image: str | os.PathLike, *, regions: str | os.PathLike,
+                  catalog: str | os.PathLike | None = None,
+                  json_path: str | os.PathLike | None = None,
+                  plot: str | os.PathLike | None = None,
+                  weights: str | os.PathLike | None = None, score_thr: float = 0.5,
+                  tile: int | None = None, overlap: int | None = None, batch_size: int = 4,
+                  plane: int | None = None, hdu: int | str | None = None,
+                  name_prefix: str = "", horovod: bool = False) -> InferResult | None:
+    """``caesar-mrcnn infer``: :func:`infer_image` with command-line options.
+
+    ``horovod=True`` joins the Horovod job this process was launched in (tiles split over
+    ranks, rank 0 writes); otherwise one process.
+    """
+    cfg = InferConfig(tile=tile, overlap=overlap, batch_size=batch_size, score_thr=score_thr,
+                      name_prefix=name_prefix)
+    ctx = None
+    if horovod:
+        from ssl_backbones.distributed import init
+
+        ctx = init(use_horovod=True)
+    return infer_image(image, weights=weights, config=cfg, regions=regions, catalog=catalog,
+                       json_path=json_path, plot=plot, plane=plane, hdu=hdu, ctx=ctx)

@@ -1,0 +1,362 @@
+"""Tiles over a large image, and the merge of per-tile detections into one list of objects.
+
+A survey mosaic does not fit a network in one piece, so inference runs on square tiles that
+overlap by ``overlap`` pixels. Every source smaller than the overlap lies whole inside at least
+one tile; bigger sources are seen in parts. :func:`merge_detections` turns the per-tile
+detections back into one object per source:
+
+* two detections from different tiles are the *same source* when their masks agree inside the
+  window the two tiles share (both tiles see every pixel of that window, so the same source
+  gives the same pixels there whatever either tile cut off);
+* a group of same-source detections containing a detection that touches no interior tile edge
+  (the source is whole in that tile) keeps the best such detection;
+* otherwise (a source larger than the overlap, cut in every tile) the masks are united into one
+  object, flagged ``merged``;
+* the class of a group is the class with the largest summed score over its detections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from caesar_mrcnn.classes import CLASS_NAMES, class_name
+from caesar_mrcnn.data.dataset import Annotation
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One window of the tile grid.
+
+    Attributes
+    ----------
+    index : int
+        Position in the grid (row-major); fixes the order of detections so that any split of
+        tiles over processes merges to the same result.
+    y0, x0, y1, x1 : int
+        Window in image pixels (0-based, end exclusive), clipped to the image.
+    """
+
+    index: int
+    y0: int
+    x0: int
+    y1: int
+    x1: int
+
+    @property
+    def window(self) -> tuple[int, int, int, int]:
+        """``(y0, x0, y1, x1)``."""
+        return (self.y0, self.x0, self.y1, self.x1)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(height, width)`` of the window in pixels."""
+        return (self.y1 - self.y0, self.x1 - self.x0)
+
+
+def tile_starts(n: int, tile: int, overlap: int) -> np.ndarray:
+    """Start offsets of tiles of length ``tile`` along an axis of length ``n``.
+
+    Consecutive tiles overlap by at least ``overlap`` pixels; the last tile ends at ``n`` so that
+    every tile is full-sized whenever ``n >= tile`` (its overlap with the previous one may then
+    be larger).
+    """
+    if tile <= 0 or not 0 <= overlap < tile:
+        raise ValueError(f"need tile > 0 and 0 <= overlap < tile, got tile={tile}, "
+                         f"overlap={overlap}")
+    if n <= tile:
+        return np.zeros(1, dtype=np.int64)
+    step = tile - overlap
+    starts = np.arange(0, n - tile, step, dtype=np.int64)
+    return np.append(starts, n - tile)
+
+
+def tile_grid(shape: tuple[int, int], tile: int = 256, overlap: int = 64) -> list[Tile]:
+    """The tiles covering an image of ``shape = (ny, nx)`` pixels, row-major.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Image size ``(ny, nx)`` in pixels.
+    tile : int
+        Tile side in pixels (the network input size).
+    overlap : int
+        Minimum overlap of neighbouring tiles in pixels; sources smaller than this are whole in
+        at least one tile.
+    """
+    ny, nx = (int(v) for v in shape)
+    ys = tile_starts(ny, tile, overlap)
+    xs = tile_starts(nx, tile, overlap)
+    tiles = []
+    for iy, y0 in enumerate(ys):
+        for ix, x0 in enumerate(xs):
+            tiles.append(Tile(iy * len(xs) + ix, int(y0), int(x0), int(min(y0 + tile, ny)),
+                              int(min(x0 + tile, nx))))
+    return tiles
+
+
+def detections_from_output(output: dict, index: int, tile: Tile, image_shape: tuple[int, int],
+                           finite: np.ndarray | None = None, score_thr: float = 0.5,
+                           mask_thr: float = 0.5) -> list[Annotation]:
+    """Detections of one tile as image-frame :class:`Annotation` objects.
+
+    Parameters
+    ----------
+    output : dict
+        Model output for a batch: ``scores [N, D]``, ``classes [N, D]`` (1-based ids),
+        ``masks [N, D, H, W]`` (probabilities over the padded tile), optional ``valid [N, D]``.
+    index : int
+        Row of ``output`` that belongs to ``tile``.
+    tile : Tile
+        Where the tile lies in the image; masks beyond its window (padding) are dropped.
+    image_shape : tuple of int
+        ``(ny, nx)``; tile edges on the image border are not interior edges.
+    finite : numpy.ndarray of bool, optional
+        ``tile.shape`` map of finite pixels; masks are restricted to it.
+    score_thr, mask_thr : float
+        Minimum detection score, and the mask probability above which a pixel is inside.
+
+    Returns
+    -------
+    list of Annotation
+        Masks cropped to their bounding box, ``attrs``: ``score``, ``tile`` (tile index),
+        ``det`` (detection index in the tile), ``cut`` (mask touches an interior tile edge).
+    """
+    scores = np.asarray(output["scores"][index], dtype=np.float64)
+    classes = np.asarray(output["classes"][index]).astype(np.int64)
+    keep = scores >= score_thr
+    keep &= (classes >= 1) & (classes <= len(CLASS_NAMES))
+    if "valid" in output:
+        keep &= np.asarray(output["valid"][index], dtype=bool)
+    idx = np.flatnonzero(keep)
+    if idx.size == 0:
+        return []
+    h, w = tile.shape
+    masks = np.asarray(output["masks"][index])[idx, :h, :w] > mask_thr
+    if finite is not None:
+        masks &= finite[None]
+    ny, nx = image_shape
+    # A mask touching a tile side that is not the image border may be a cut source.
+    interior = (tile.y0 > 0, tile.y1 < ny, tile.x0 > 0, tile.x1 < nx)
+    cut = np.zeros(idx.size, dtype=bool)
+    for is_interior, side in zip(interior, (masks[:, 0, :], masks[:, -1, :],
+                                            masks[:, :, 0], masks[:, :, -1])):
+        if is_interior:
+            cut |= side.any(axis=1)
+    rows_any = masks.any(axis=2)
+    cols_any = masks.any(axis=1)
+    dets = []
+    for k, d in enumerate(idx):
+        ys = np.flatnonzero(rows_any[k])
+        if ys.size == 0:
+            continue
+        xs = np.flatnonzero(cols_any[k])
+        my0, my1, mx0, mx1 = ys[0], ys[-1] + 1, xs[0], xs[-1] + 1
+        dets.append(Annotation(
+            class_name(classes[d]),
+            (tile.y0 + my0, tile.x0 + mx0, tile.y0 + my1, tile.x0 + mx1),
+            masks[k, my0:my1, mx0:mx1].copy(),
+            {"score": float(scores[d]), "tile": tile.index, "det": int(d),
+             "cut": bool(cut[k])}))
+    return dets
+
+
+def crop_mask(ann: Annotation, win: tuple[int, int, int, int]) -> np.ndarray:
+    """The part of ``ann``'s mask inside ``win`` (zeros where it has no pixels), as bool."""
+    y0, x0, y1, x1 = win
+    out = np.zeros((y1 - y0, x1 - x0), dtype=bool)
+    ay0, ax0, ay1, ax1 = ann.bbox
+    cy0, cx0, cy1, cx1 = max(y0, ay0), max(x0, ax0), min(y1, ay1), min(x1, ax1)
+    if cy1 > cy0 and cx1 > cx0:
+        out[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] = ann.mask[cy0 - ay0:cy1 - ay0,
+                                                             cx0 - ax0:cx1 - ax0]
+    return out
+
+
+def _boxes_intersect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``[len(a), len(b)]`` matrix: do boxes ``(y0, x0, y1, x1)`` share at least one pixel."""
+    return ((a[:, None, 0] < b[None, :, 2]) & (b[None, :, 0] < a[:, None, 2])
+            & (a[:, None, 1] < b[None, :, 3]) & (b[None, :, 1] < a[:, None, 3]))
+
+
+def overlapping_pairs(wins: np.ndarray) -> np.ndarray:
+    """Pairs ``(a, b)``, ``a < b``, of windows ``(y0, x0, y1, x1)`` that share a pixel.
+
+    Windows are sorted by ``y0`` so each one is compared only with those starting within one
+    window height: memory stays linear in the number of tiles of a survey mosaic.
+    """
+    order = np.argsort(wins[:, 0], kind="stable")
+    y0s = wins[order, 0]
+    tallest = int((wins[:, 2] - wins[:, 0]).max()) if len(wins) else 0
+    pairs = []
+    for a in range(len(wins)):
+        lo = np.searchsorted(y0s, wins[a, 0] - tallest + 1, side="left")
+        hi = np.searchsorted(y0s, wins[a, 2], side="left")
+        cand = order[lo:hi]
+        cand = cand[cand > a]
+        hit = _boxes_intersect(wins[a:a + 1], wins[cand])[0]
+        pairs += [(a, int(b)) for b in cand[hit]]
+    return np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
+
+
+def same_source_pairs(dets: Sequence[Annotation], tiles: Sequence[Tile],
+                      match_iou: float = 0.3) -> np.ndarray:
+    """Pairs ``(i, j)`` of detections from overlapping tiles that are the same source.
+
+    Two detections match when the intersection over union of their masks, restricted to the
+    window shared by their tiles, is at least ``match_iou``.
+
+    Returns
+    -------
+    pairs : numpy.ndarray of int, shape ``(P, 2)``
+    iou : numpy.ndarray of float, shape ``(P,)``
+        Mask IoU of each pair inside the shared window.
+    """
+    by_tile: dict[int, list[int]] = {}
+    for i, d in enumerate(dets):
+        by_tile.setdefault(int(d.attrs["tile"]), []).append(i)
+    tile_of = {t.index: t for t in tiles}
+    used = np.array(sorted(by_tile), dtype=np.int64)
+    if used.size < 2:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
+    wins = np.array([tile_of[i].window for i in used], dtype=np.int64)
+    tile_pairs = overlapping_pairs(wins)
+    boxes = np.array([d.bbox for d in dets], dtype=np.int64)
+    pairs, ious = [], []
+    for ta, tb in tile_pairs:
+        shared = np.concatenate([np.maximum(wins[ta, :2], wins[tb, :2]),
+                                 np.minimum(wins[ta, 2:], wins[tb, 2:])])
+        ia = np.array(by_tile[int(used[ta])])
+        ib = np.array(by_tile[int(used[tb])])
+        in_a = _boxes_intersect(boxes[ia], shared[None])[:, 0]
+        in_b = _boxes_intersect(boxes[ib], shared[None])[:, 0]
+        ia, ib = ia[in_a], ib[in_b]
+        if ia.size == 0 or ib.size == 0:
+            continue
+        for ka, kb in np.argwhere(_boxes_intersect(boxes[ia], boxes[ib])):
+            i, j = int(ia[ka]), int(ib[kb])
+            ma, mb = crop_mask(dets[i], tuple(shared)), crop_mask(dets[j], tuple(shared))
+            union = np.count_nonzero(ma | mb)
+            iou = np.count_nonzero(ma & mb) / union if union else 0.0
+            if iou >= match_iou:
+                pairs.append((i, j))
+                ious.append(iou)
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2), np.array(ious, dtype=np.float64)
+
+
+def union_annotation(members: Sequence[Annotation], category: str, **attrs) -> Annotation:
+    """One annotation whose mask is the union of ``members``' masks."""
+    boxes = np.array([m.bbox for m in members], dtype=np.int64)
+    win = (int(boxes[:, 0].min()), int(boxes[:, 1].min()),
+           int(boxes[:, 2].max()), int(boxes[:, 3].max()))
+    mask = np.zeros((win[2] - win[0], win[3] - win[1]), dtype=bool)
+    for m in members:
+        y0, x0, y1, x1 = m.bbox
+        mask[y0 - win[0]:y1 - win[0], x0 - win[1]:x1 - win[1]] |= m.mask
+    return Annotation(category, win, mask, dict(attrs))
+
+
+def _resolve_group(members: np.ndarray, dets: Sequence[Annotation],
+                   match: dict[int, dict[int, float]]) -> list[tuple[list[int], bool]]:
+    """Split one connected group of matching detections into objects.
+
+    Whole (uncut) detections are kept greedily by score, each suppressing the detections of
+    other tiles that match it; two detections of the same tile never suppress each other (the
+    model already separated them). Cut detections matching no kept one are united per
+    connected component.
+
+    Returns
+    -------
+    list of (indices, united)
+        Indices into ``dets``; for a kept detection it comes first, followed by those it
+        supersedes; ``united`` marks a set of cut detections whose masks are to be united.
+    """
+    def iou(i: int, j: int) -> float:
+        return match.get(i, {}).get(j, 0.0)
+
+    cut = {int(i): bool(dets[i].attrs.get("cut")) for i in members}
+    whole = sorted((i for i in cut if not cut[i]), key=lambda i: (-dets[i].attrs["score"], i))
+    kept: list[list[int]] = []
+    for i in whole:
+        best = max(kept, key=lambda k: iou(k[0], i), default=None)
+        if best is not None and iou(best[0], i) > 0:
+            best.append(i)
+        else:
+            kept.append([i])
+    rest = []
+    for i in sorted(i for i in cut if cut[i]):
+        best = max(kept, key=lambda k: iou(k[0], i), default=None)
+        if best is not None and iou(best[0], i) > 0:
+            best.append(i)
+        else:
+            rest.append(i)
+    objects = [(k, False) for k in kept]
+    if rest:
+        sub = np.array(rest)
+        pos = {i: n for n, i in enumerate(rest)}
+        edges = [(pos[a], pos[b]) for a in rest for b in match.get(a, {}) if b in pos]
+        e = np.array(edges, dtype=np.int64).reshape(-1, 2)
+        graph = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(len(rest),) * 2)
+        _, labels = connected_components(graph, directed=False)
+        for g in range(labels.max() + 1):
+            objects.append(([int(i) for i in sub[labels == g]], True))
+    return objects
+
+
+def merge_detections(dets: Sequence[Annotation], tiles: Sequence[Tile],
+                     match_iou: float = 0.3) -> list[Annotation]:
+    """Merge per-tile detections into one object per source.
+
+    Parameters
+    ----------
+    dets : sequence of Annotation
+        Output of :func:`detections_from_output` for all tiles (any order).
+    tiles : sequence of Tile
+        The grid the detections came from.
+    match_iou : float
+        Minimum mask IoU inside the shared window of two tiles for two detections to be the
+        same source.
+
+    Returns
+    -------
+    list of Annotation
+        Sorted by bounding box (top-left first). ``attrs``: ``score`` (highest score among the
+        object's detections of the chosen class), ``merged`` (masks of several tiles united),
+        ``ndet`` (detections behind the object), ``class_scores`` (summed score per class).
+        The class is the one with the largest summed score over the object's detections.
+    """
+    if not dets:
+        return []
+    dets = sorted(dets, key=lambda d: (d.attrs["tile"], d.attrs["det"]))
+    n = len(dets)
+    pairs, ious = same_source_pairs(dets, tiles, match_iou)
+    match: dict[int, dict[int, float]] = {}
+    for (a, b), v in zip(pairs.tolist(), ious.tolist()):
+        match.setdefault(a, {})[b] = v
+        match.setdefault(b, {})[a] = v
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    order = np.argsort(labels, kind="stable")
+    groups = np.split(order, np.cumsum(np.bincount(labels))[:-1])
+    out = []
+    for members in groups:
+        for indices, united in _resolve_group(members, dets, match):
+            group = [dets[i] for i in indices]
+            scores = np.array([d.attrs["score"] for d in group])
+            cls = np.array([CLASS_NAMES.index(d.category) for d in group])
+            summed = np.bincount(cls, weights=scores, minlength=len(CLASS_NAMES))
+            best = int(np.argmax(summed))
+            attrs = {"score": float(scores[cls == best].max()), "ndet": len(group),
+                     "class_scores": {CLASS_NAMES[c]: float(summed[c])
+                                      for c in np.flatnonzero(summed)},
+                     "merged": bool(united and len(group) > 1)}
+            if united:
+                out.append(union_annotation(group, CLASS_NAMES[best], **attrs))
+            else:
+                out.append(Annotation(CLASS_NAMES[best], group[0].bbox, group[0].mask, attrs))
+    out.sort(key=lambda a: a.bbox)
+    return out
