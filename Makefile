@@ -29,7 +29,10 @@ test: setup
 	$(BIN)/pytest -q
 
 demo: setup
-	$(BIN)/caesar-mrcnn demo --out $(DEMO_OUT)
+	rm -rf $(DEMO_OUT)/field
+	$(BIN)/caesar-mrcnn simulate --config configs/sim/demo.yaml --out $(DEMO_OUT)/field
+	$(BIN)/caesar-mrcnn inspect $(DEMO_OUT)/field/images/mosaic_00000.fits
+	@echo "demo: simulated field, COCO JSON and ground-truth tables in $(DEMO_OUT)/field"
 
 bench: setup
 	$(PY) scripts/bench/bench_simulate.py

@@ -23,3 +23,7 @@ class RegistryError(BackboneError):
 
 class PretrainConfigError(BackboneError):
     """A pretraining option or data folder is invalid."""
+
+
+class DistributedSetupError(BackboneError):
+    """Horovod was requested but is missing, not built with TensorFlow, or not launched."""
