@@ -117,8 +117,10 @@ def _add_pretrain(sub) -> None:
     p = sub.add_parser("pretrain", help="pretrain a ResNet backbone without labels (SimCLR/BYOL)",
                        description="Self-supervised pretraining on radio cutouts; exports the "
                                    "backbone weights and metadata into the backbone registry.")
-    p.add_argument("--method", choices=("simclr", "byol"), default="byol")
-    p.add_argument("--arch", choices=("resnet18", "resnet50"), default="resnet18")
+    p.add_argument("--method", choices=("simclr", "byol"),
+                   help="self-supervised method (default from the config, else byol)")
+    p.add_argument("--arch", choices=("resnet18", "resnet50"),
+                   help="backbone (default from the config, else resnet18)")
     p.add_argument("--data", nargs="+", required=True, metavar="DIR|FITS",
                    help="folder(s) of same-size FITS cutouts and/or large FITS images to sample")
     p.add_argument("--epochs", type=int, help="training epochs (default from the config)")

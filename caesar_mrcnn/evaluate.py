@@ -1,0 +1,189 @@
+"""``caesar-mrcnn evaluate``: run the detector on a labelled dataset and score it.
+
+The scoring itself (matching, metrics, COCO AP) lives in :mod:`caesar_mrcnn.evaluation` and
+works on plain lists of :class:`~caesar_mrcnn.data.dataset.Annotation`; this module only loads
+the data, runs inference, and writes the report.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from caesar_mrcnn.data.dataset import Annotation, Sample
+from caesar_mrcnn.errors import ConfigError, DatasetError, WeightsError
+from caesar_mrcnn.evaluation.metrics import DEFAULT_SNR_BINS
+from caesar_mrcnn.evaluation.scoring import EvaluationResult, score_detections
+
+log = logging.getLogger(__name__)
+
+
+def parse_snr_bins(text: str | Sequence[float] | None, option: str = "--snr-bins"
+                   ) -> tuple[float, ...]:
+    """SNR bin edges from ``"3,5,7,10"`` (or a sequence); at least two, strictly increasing.
+
+    Raises
+    ------
+    ConfigError
+        If the edges are not numbers, fewer than two, or not increasing.
+    """
+    if text is None:
+        return DEFAULT_SNR_BINS
+    parts = text.split(",") if isinstance(text, str) else list(text)
+    try:
+        edges = tuple(float(p) for p in parts)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{option}: {text!r} is not a comma-separated list of numbers, "
+                          "e.g. 3,5,10,100") from None
+    if len(edges) < 2 or any(not math.isfinite(e) for e in edges) or any(
+            b <= a for a, b in zip(edges, edges[1:])):
+        raise ConfigError(f"{option}: need at least two finite, strictly increasing edges, "
+                          f"got {text!r}")
+    return edges
+
+
+def check_iou(iou: float, option: str = "--iou") -> float:
+    """Validate an IoU threshold in (0, 1]; raises ConfigError otherwise."""
+    if not (0.0 < float(iou) <= 1.0):
+        raise ConfigError(f"{option}: IoU threshold must be in (0, 1], got {iou}")
+    return float(iou)
+
+
+def _read_labelled(path: Path) -> list[Sample]:
+    from caesar_mrcnn.data.readers import load_dataset
+
+    return list(load_dataset(path))
+
+
+def load_truth(data: str | Path) -> list[Sample]:
+    """Labelled samples of a dataset file or simulated-field folder.
+
+    Raises
+    ------
+    DatasetError
+        If the path does not exist or holds no image.
+    """
+    path = Path(data)
+    if not path.exists():
+        raise DatasetError(f"--data {path}: no such file or folder; give a dataset (COCO JSON, "
+                           "caesar JSON list) or a simulated-field folder")
+    samples = _read_labelled(path)
+    if not samples:
+        raise DatasetError(f"--data {path}: the dataset holds no image")
+    return samples
+
+
+def _column(table, *names: str) -> np.ndarray:
+    for name in names:
+        if name in table.colnames:
+            return np.asarray(table[name], dtype=float)
+    return np.full(len(table), np.nan)
+
+
+def detections_from_result(result) -> list[Annotation]:
+    """Detections of an :class:`~caesar_mrcnn.infer.InferResult` with their measured parameters
+    copied into ``attrs`` (``snr``, ``flux_jy`` (Jy), ``peak_jyb`` (Jy/beam), ``x``, ``y``
+    (pixels), ``ra``, ``dec`` (deg))."""
+    table = result.table
+    cols = {"snr": _column(table, "snr"), "flux_jy": _column(table, "int_flux", "flux"),
+            "peak_jyb": _column(table, "peak_flux", "peak"), "x": _column(table, "x_w", "x"),
+            "y": _column(table, "y_w", "y"), "ra": _column(table, "ra"),
+            "dec": _column(table, "dec")}
+    out = []
+    for i, ann in enumerate(result.objects):
+        attrs = {**ann.attrs, **{k: float(v[i]) for k, v in cols.items()}}
+        out.append(Annotation(ann.category, ann.bbox, ann.mask, attrs))
+    return out
+
+
+def infer_config(config: str | Path | None, overrides: Sequence[str] = ()):
+    """Inference options from an optional YAML file plus ``key=value`` overrides."""
+    from caesar_mrcnn.config import load_config
+    from caesar_mrcnn.infer import InferConfig
+
+    cfg = load_config(InferConfig, config, overrides)
+    cfg.validate()
+    return cfg
+
+
+def detect(samples: Sequence[Sample], weights: str | Path | None = None, config=None,
+           predictor_factory=None) -> list[list[Annotation]]:
+    """Run the detector on every sample's image; detections as Annotations.
+
+    Parameters
+    ----------
+    samples : sequence of Sample
+        Images to run on.
+    weights : path-like, optional
+        Trained detector weights (needed unless ``predictor_factory`` is given).
+    config : caesar_mrcnn.infer.InferConfig, optional
+        Inference options.
+    predictor_factory : callable, optional
+        ``factory(sample) -> predictor`` used instead of the trained model (e.g.
+        :class:`caesar_mrcnn.infer.TruthPredictor` for an upper bound).
+
+    Raises
+    ------
+    WeightsError
+        If no predictor factory is given and ``weights`` does not exist.
+    """
+    from caesar_mrcnn import infer
+
+    if predictor_factory is None and (weights is None or not Path(weights).exists()):
+        raise WeightsError(f"--weights {weights}: no such file; train a model first "
+                           "(caesar-mrcnn train) or give the path of its weights")
+    out = []
+    for sample in samples:
+        predictor = predictor_factory(sample) if predictor_factory else None
+        result = infer.infer_image(sample.image_path, weights=weights, predictor=predictor,
+                                   config=config)
+        out.append(detections_from_result(result))
+    return out
+
+
+def evaluate(data: str | Path, weights: str | Path, out: str | Path, iou: float = 0.5,
+             snr_bins: str | Sequence[float] | None = None, config: str | Path | None = None,
+             overrides: Sequence[str] = (), confidence: float = 0.95) -> EvaluationResult:
+    """Detect sources in a labelled dataset, score them, and write a report folder.
+
+    Parameters
+    ----------
+    data : path-like
+        Dataset (COCO JSON, caesar JSON list) or simulated-field folder.
+    weights : path-like
+        Trained detector weights.
+    out : path-like
+        Report folder (created): report.json, CSV tables, PNG plots.
+    iou : float
+        Mask IoU threshold of a match.
+    snr_bins : str or sequence of float, optional
+        SNR bin edges (default :data:`DEFAULT_SNR_BINS`).
+    config, overrides :
+        Detector configuration passed to inference.
+    confidence : float
+        Confidence level of the Wilson intervals.
+
+    Returns
+    -------
+    EvaluationResult
+    """
+    from caesar_mrcnn.evaluation.report import write_report
+
+    iou = check_iou(iou)
+    bins = parse_snr_bins(snr_bins)
+    cfg = infer_config(config, overrides)
+    if not Path(weights).exists():
+        raise WeightsError(f"--weights {weights}: no such file; train a model first "
+                           "(caesar-mrcnn train) or give the path of its weights")
+    samples = load_truth(data)
+    detections = detect(samples, weights, cfg)
+    result = score_detections(samples, detections, iou, bins, confidence)
+    write_report(result, out)
+    s = result.summary
+    log.info("completeness %.3f, reliability %.3f, mask AP %.3f; report in %s",
+             s["completeness"]["value"], s["reliability"]["value"], s["coco"]["segm"]["AP"], out)
+    return result

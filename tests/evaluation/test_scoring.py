@@ -1,0 +1,84 @@
+"""score_detections and write_report on a hand-made two-image case."""
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+from caesar_mrcnn.data.dataset import Annotation, Sample
+from caesar_mrcnn.evaluation.report import write_report
+from caesar_mrcnn.evaluation.scoring import score_detections
+
+SHAPE = (64, 64)
+
+
+def box(top, left, size, category, **attrs):
+    full = np.zeros(SHAPE, bool)
+    full[top:top + size, left:left + size] = True
+    return Annotation.from_full_mask(category, full, **attrs)
+
+
+def case(tmp_path):
+    truth1 = [box(5, 5, 6, "compact", snr=4.0, flux_jy=1.0, x=7.5, y=7.5),
+              box(30, 30, 8, "extended", snr=25.0, flux_jy=2.0, x=33.5, y=33.5),
+              box(50, 5, 5, "compact", snr=8.0, flux_jy=1.0, x=7.0, y=52.0)]   # missed
+    dets1 = [box(5, 5, 6, "compact", score=0.9, snr=4.5, flux_jy=1.2, x=8.5, y=7.5),
+             box(5, 6, 6, "compact", score=0.5, snr=4.2, flux_jy=1.0),          # duplicate
+             box(30, 30, 8, "compact", score=0.8, snr=20.0, flux_jy=1.0),       # misclassified
+             box(50, 50, 4, "spurious", score=0.3, snr=3.5)]                    # false
+    truth2 = [box(10, 10, 6, "compact", snr=60.0, flux_jy=3.0)]
+    dets2 = [box(10, 10, 6, "compact", score=0.95, snr=55.0, flux_jy=3.0)]
+    meta = {"dx": 2.0, "dy": 2.0}
+    samples = [Sample(tmp_path / "a.fits", SHAPE, truth1, meta),
+               Sample(tmp_path / "b.fits", SHAPE, truth2, meta)]
+    return samples, [dets1, dets2]
+
+
+def test_scores_hand_computed(tmp_path):
+    samples, dets = case(tmp_path)
+    res = score_detections(samples, dets, 0.5, (3, 5, 10, 100))
+    s = res.summary
+    assert s["counts"] == {"images": 2, "truth": 4, "detections": 5, "matched": 3}
+    assert (s["completeness"]["k"], s["completeness"]["n"]) == (3, 4)
+    assert (s["reliability"]["k"], s["reliability"]["n"]) == (3, 5)
+    assert s["completeness_per_class"]["compact"]["value"] == pytest.approx(2 / 3)
+    assert s["reliability_per_class"]["compact"]["value"] == pytest.approx(3 / 4)
+    assert s["reliability_per_class"]["spurious"]["value"] == 0.0
+    comp = {(r["class"], r["snr_lo"]): r for r in res.completeness}
+    assert (comp[("all", 5.0)]["k"], comp[("all", 5.0)]["n"]) == (0, 1)   # the missed SNR-8
+    rel = {(r["class"], r["snr_lo"]): r for r in res.reliability}
+    assert (rel[("all", 3.0)]["k"], rel[("all", 3.0)]["n"]) == (1, 3)     # measured SNR bins
+    names = s["confusion"]["classes"]
+    m = np.array(s["confusion"]["matrix"])
+    assert m[names.index("compact"), names.index("compact")] == 2
+    assert m[names.index("extended"), names.index("compact")] == 1
+    assert m.sum() == 3
+    assert s["classification_accuracy"] == pytest.approx(2 / 3)
+    pairs = {(r["image"], r["truth_index"]): r for r in res.matches}
+    assert pairs[("a.fits", 0)]["pos_err_arcsec"] == pytest.approx(2.0)  # 1 pixel of 2 arcsec
+    assert pairs[("a.fits", 0)]["flux_ratio"] == pytest.approx(1.2)
+    assert pairs[("a.fits", 1)]["flux_ratio"] == pytest.approx(0.5)
+    assert s["coco"]["segm"]["AP"] < 1.0
+    assert s["coco"]["segm"]["AP_agnostic"] < 1.0  # the duplicate is a false positive
+
+
+def test_report_files(tmp_path):
+    samples, dets = case(tmp_path)
+    res = score_detections(samples, dets, 0.5, (3, 5, 10, 100))
+    out = tmp_path / "report"
+    written = write_report(res, out)
+    names = {p.name for p in written}
+    assert {"report.json", "completeness.csv", "reliability.csv", "confusion.csv",
+            "classification.csv", "matches.csv", "coco.csv", "completeness_reliability.png",
+            "confusion.png", "flux_ratio_vs_snr.png"} <= names
+    assert sorted(p.name for p in out.iterdir()) == sorted(names)  # no temporary leftovers
+    report = json.loads((out / "report.json").read_text())  # strict JSON: NaN written as null
+    assert report["counts"]["matched"] == 3
+    with open(out / "matches.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 3 and {r["pred_class"] for r in rows} == {"compact"}
+    assert math.isclose(float(rows[0]["iou"]), 1.0)
+    for png in ("completeness_reliability.png", "confusion.png", "flux_ratio_vs_snr.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
