@@ -1,0 +1,305 @@
+"""Pretraining configuration: nested dataclasses filled from YAML and ``key.sub=value`` overrides.
+
+``ssl_backbones`` does not depend on ``caesar_mrcnn``, so this module carries its own small
+loader; mistakes raise :class:`PretrainConfigError` naming the file and the dotted key::
+
+    cfg = load_pretrain_config("configs/pretrain/byol_r18.yaml", ["train.epochs=5"])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ssl_backbones.errors import PretrainConfigError
+
+STRETCHES = ("linear", "log", "sqrt", "asinh", "sinh", "squared")
+
+
+@dataclass
+class DataConfig:
+    """Where cutouts come from and how big the network input is.
+
+    Attributes
+    ----------
+    input_size : int
+        Side of the square views fed to the network (pixels).
+    channels : int
+        Network input channels; each is the same cutout under its own intensity stretch.
+    cutouts_per_image : int
+        Cutouts sampled at random from each large FITS image given instead of a folder.
+    cutout_size : int
+        Side of those sampled cutouts (pixels).
+    max_nan_fraction : float
+        Cutouts with a larger fraction of NaN pixels are skipped.
+    eval_stretches : list of str
+        Fixed per-channel stretches used outside training (feature extraction, detector);
+        cycled when shorter than ``channels``.
+    """
+
+    input_size: int = 64
+    channels: int = 3
+    cutouts_per_image: int = 256
+    cutout_size: int = 96
+    max_nan_fraction: float = 0.5
+    eval_stretches: list[str] = field(default_factory=lambda: ["linear", "sqrt", "asinh"])
+
+    def validate(self) -> None:
+        if self.input_size < 16:
+            raise PretrainConfigError("data.input_size: must be at least 16 pixels")
+        if self.channels < 1:
+            raise PretrainConfigError("data.channels: must be at least 1")
+        if not 0.0 <= self.max_nan_fraction <= 1.0:
+            raise PretrainConfigError("data.max_nan_fraction: must lie in [0, 1]")
+        bad = [s for s in self.eval_stretches if s not in STRETCHES]
+        if bad or not self.eval_stretches:
+            raise PretrainConfigError(
+                f"data.eval_stretches: {bad or 'empty'}; choose from {', '.join(STRETCHES)}")
+
+
+@dataclass
+class AugmentConfig:
+    """Radio views: ranges and probabilities of each random transform (see ``augment.py``)."""
+
+    crop_scale: tuple[float, float] = (0.35, 1.0)
+    crop_ratio: tuple[float, float] = (0.75, 1.3333)
+    flip_prob: float = 0.5
+    rot90: bool = True
+    max_rotation_deg: float = 15.0
+    contrast_prob: float = 0.5
+    contrast_sigma_low: tuple[float, float] = (1.0, 5.0)
+    contrast_sigma_high: tuple[float, float] = (5.0, 50.0)
+    stretch_scheme: str = "mixed"
+    stretches: list[str] = field(default_factory=lambda: list(STRETCHES))
+    blur_prob: float = 0.5
+    blur_sigma: tuple[float, float] = (0.1, 1.5)
+    noise_prob: float = 0.5
+    noise_std: tuple[float, float] = (0.0, 0.05)
+
+    def validate(self) -> None:
+        lo, hi = self.crop_scale
+        if not 0.0 < lo <= hi <= 1.0:
+            raise PretrainConfigError("augment.crop_scale: need 0 < low <= high <= 1")
+        if self.stretch_scheme not in ("mixed", "same", *STRETCHES):
+            raise PretrainConfigError(
+                "augment.stretch_scheme: use mixed, same, or one of " + ", ".join(STRETCHES))
+        bad = [s for s in self.stretches if s not in STRETCHES]
+        if bad or not self.stretches:
+            raise PretrainConfigError(
+                f"augment.stretches: {bad or 'empty'}; choose from {', '.join(STRETCHES)}")
+        for key in ("flip_prob", "contrast_prob", "blur_prob", "noise_prob"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise PretrainConfigError(f"augment.{key}: must lie in [0, 1]")
+        if self.blur_sigma[1] > 4.0:
+            raise PretrainConfigError("augment.blur_sigma: at most 4 pixels")
+
+
+@dataclass
+class MethodConfig:
+    """Self-supervised method and its heads.
+
+    Attributes
+    ----------
+    name : str
+        Registered method name (``simclr``, ``byol``).
+    arch : str
+        ``resnet18`` or ``resnet50``.
+    small_stem : bool
+        3x3 stride-1 stem without max-pool, for small cutouts.
+    norm : str
+        Normalisation layer of the backbone (passed to ``build_resnet``).
+    proj_hidden, proj_dim, pred_hidden : int
+        Widths of the projector MLP and (BYOL) predictor MLP.
+    temperature : float
+        SimCLR NT-Xent temperature.
+    tau_base : float
+        BYOL initial target decay; it rises to 1 on a cosine over all steps.
+    """
+
+    name: str = "byol"
+    arch: str = "resnet18"
+    small_stem: bool = True
+    norm: str = "batch"
+    proj_hidden: int = 2048
+    proj_dim: int = 256
+    pred_hidden: int = 2048
+    temperature: float = 0.2
+    tau_base: float = 0.99
+
+    def validate(self) -> None:
+        if self.arch not in ("resnet18", "resnet50"):
+            raise PretrainConfigError("method.arch: use resnet18 or resnet50")
+        if self.temperature <= 0:
+            raise PretrainConfigError("method.temperature: must be positive")
+        if not 0.0 <= self.tau_base < 1.0:
+            raise PretrainConfigError("method.tau_base: must lie in [0, 1)")
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser and learning-rate schedule.
+
+    ``lr = base_lr * B / 256`` (``scaling: linear``) or ``base_lr * sqrt(B)`` (``sqrt``), with
+    ``B`` the global batch (all ranks); linear warm-up then cosine decay to ``final_lr_ratio``.
+    """
+
+    name: str = "lars"
+    base_lr: float = 0.3
+    scaling: str = "linear"
+    weight_decay: float = 1.5e-6
+    momentum: float = 0.9
+    eta: float = 0.001
+    warmup_epochs: float = 1.0
+    final_lr_ratio: float = 0.0
+
+    def validate(self) -> None:
+        if self.name not in ("lars", "adamw"):
+            raise PretrainConfigError("optim.name: use lars or adamw")
+        if self.scaling not in ("linear", "sqrt", "none"):
+            raise PretrainConfigError("optim.scaling: use linear, sqrt or none")
+        if self.base_lr <= 0:
+            raise PretrainConfigError("optim.base_lr: must be positive")
+
+
+@dataclass
+class TrainConfig:
+    """Length of the run and bookkeeping."""
+
+    epochs: int = 100
+    batch_size: int = 256
+    seed: int = 0
+    log_every: int = 10
+    checkpoint_every: int = 1
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise PretrainConfigError("train.epochs: must be at least 1")
+        if self.batch_size < 2:
+            raise PretrainConfigError("train.batch_size: must be at least 2")
+
+
+@dataclass
+class PretrainConfig:
+    """Everything a pretraining run needs besides the data paths."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> None:
+        for f in dataclasses.fields(self):
+            getattr(self, f.name).validate()
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise PretrainConfigError(f"{where}: expected a mapping of options, got {value!r}")
+        return from_dict(tp, value, where)
+    if origin in (list, tuple):
+        if not isinstance(value, list | tuple):
+            raise PretrainConfigError(f"{where}: expected a list, got {value!r}")
+        if origin is tuple and len(args) != len(value):
+            raise PretrainConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
+        items = [_coerce(v, args[min(i, len(args) - 1)], f"{where}[{i}]")
+                 for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise PretrainConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise PretrainConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise PretrainConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise PretrainConfigError(f"{where}: expected text, got {value!r}")
+        return value
+    return value
+
+
+def from_dict(cls: type, data: Mapping[str, Any], where: str = "") -> Any:
+    """Build dataclass ``cls`` from a nested mapping; unknown keys are an error."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        key = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise PretrainConfigError(f"{key}: unknown option; known: {', '.join(sorted(names))}")
+    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Nested plain-Python dict of a config (tuples become lists, for YAML and JSON)."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, list | tuple):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+    return plain(dataclasses.asdict(cfg))
+
+
+def _apply_override(tree: dict[str, Any], item: str) -> None:
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise PretrainConfigError(f"override {item!r}: write it as section.key=value")
+    parts = key.strip().split(".")
+    node = tree
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise PretrainConfigError(f"override {item!r}: {p} is not a section")
+    node[parts[-1]] = yaml.safe_load(raw)
+
+
+def load_pretrain_config(path: str | Path | None = None,
+                         overrides: Sequence[str] = ()) -> PretrainConfig:
+    """Defaults, then the YAML file (if any), then ``section.key=value`` overrides; validated.
+
+    Raises
+    ------
+    PretrainConfigError
+        Missing or malformed file, unknown key, wrong type, or a value out of range.
+    """
+    tree: dict[str, Any] = to_dict(PretrainConfig())
+    if path is not None:
+        p = Path(path)
+        try:
+            loaded = yaml.safe_load(p.read_text()) or {}
+        except OSError as exc:
+            raise PretrainConfigError(f"{p}: cannot read config ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            raise PretrainConfigError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        if not isinstance(loaded, dict):
+            raise PretrainConfigError(f"{p}: expected a mapping of sections at top level")
+        for section, values in loaded.items():
+            if isinstance(values, dict) and isinstance(tree.get(section), dict):
+                tree[section].update(values)
+            else:
+                tree[section] = values
+    for item in overrides:
+        _apply_override(tree, item)
+    where = str(path) if path is not None else "config"
+    try:
+        cfg = from_dict(PretrainConfig, tree)
+        cfg.validate()
+    except PretrainConfigError as exc:
+        raise PretrainConfigError(f"{where}: {exc}") from None
+    return cfg

@@ -1,0 +1,212 @@
+"""Frozen-feature evaluation of a backbone: linear probe and weighted kNN, stratified k-fold.
+
+The linear probe is multinomial logistic regression (L2-regularised, L-BFGS from SciPy) on
+standardised features; the kNN classifier votes with the ``k`` most cosine-similar training
+samples, each weighted by ``exp(similarity / T)``. Accuracies are reported as mean and standard
+deviation over the folds.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from ssl_backbones.errors import PretrainConfigError
+
+
+def stratified_kfold(labels: np.ndarray, folds: int, seed: int = 0
+                     ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Split sample indices into ``folds`` (train, test) pairs with class proportions kept.
+
+    Each class's samples are shuffled and dealt round-robin to the folds.
+    """
+    labels = np.asarray(labels)
+    if folds < 2:
+        raise PretrainConfigError(f"--folds {folds}: need at least 2 folds")
+    if folds > len(labels):
+        raise PretrainConfigError(f"--folds {folds}: more folds than the {len(labels)} samples")
+    rng = np.random.default_rng(seed)
+    fold_of = np.empty(len(labels), dtype=np.int64)
+    offset = 0
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        # Continue the deal where the previous class stopped, so folds stay balanced in size.
+        fold_of[idx] = (np.arange(len(idx)) + offset) % folds
+        offset += len(idx)
+    return [(np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)) for f in range(folds)]
+
+
+def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """Fraction of rows whose true label is among the ``k`` highest scores."""
+    k = min(k, scores.shape[1])
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return float(np.mean(np.any(top == np.asarray(labels)[:, None], axis=1)))
+
+
+def knn_scores(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, n_classes: int,
+               k: int = 20, temperature: float = 0.07) -> np.ndarray:
+    """Class votes ``[n_test, n_classes]`` of a cosine-similarity, exp-weighted kNN."""
+    a = train_x / np.maximum(np.linalg.norm(train_x, axis=1, keepdims=True), 1e-12)
+    b = test_x / np.maximum(np.linalg.norm(test_x, axis=1, keepdims=True), 1e-12)
+    sim = b @ a.T
+    k = min(k, len(train_x))
+    nn = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+    w = np.exp(np.take_along_axis(sim, nn, axis=1) / temperature)
+    votes = np.zeros((len(test_x), n_classes))
+    np.add.at(votes, (np.arange(len(test_x))[:, None], np.asarray(train_y)[nn]), w)
+    return votes
+
+
+def softmax_loss_and_grad(theta: np.ndarray, x: np.ndarray, onehot: np.ndarray, l2: float
+                          ) -> tuple[float, np.ndarray]:
+    """Mean multinomial cross entropy plus ``l2 * ||W||^2 / 2``, and its gradient.
+
+    ``theta`` packs the ``[D, K]`` weights (row-major) followed by the ``K`` biases.
+    """
+    n, d = x.shape
+    k = onehot.shape[1]
+    w = theta[: d * k].reshape(d, k)
+    logits = x @ w + theta[d * k:]
+    logits = logits - logits.max(axis=1, keepdims=True)
+    logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    loss = -np.sum(onehot * logp) / n + 0.5 * l2 * np.sum(w * w)
+    diff = (np.exp(logp) - onehot) / n
+    grad_w = x.T @ diff + l2 * w
+    return float(loss), np.concatenate([grad_w.ravel(), diff.sum(axis=0)])
+
+
+class LogisticRegression:
+    """Multinomial logistic regression with L2 penalty ``l2 * ||W||^2 / 2`` (biases not penalised).
+
+    Features are standardised with the training mean and std; fitted with L-BFGS.
+    """
+
+    def __init__(self, l2: float = 1e-2, max_iter: int = 500):
+        self.l2 = float(l2)
+        self.max_iter = int(max_iter)
+
+    def fit(self, x: np.ndarray, y: np.ndarray, n_classes: int) -> LogisticRegression:
+        from scipy.optimize import minimize
+
+        x = np.asarray(x, dtype=np.float64)
+        self.mean_ = x.mean(axis=0)
+        self.scale_ = np.maximum(x.std(axis=0), 1e-8)
+        xs = (x - self.mean_) / self.scale_
+        d = xs.shape[1]
+        onehot = np.eye(n_classes)[np.asarray(y)]
+        theta0 = np.zeros(d * n_classes + n_classes)
+        res = minimize(softmax_loss_and_grad, theta0, args=(xs, onehot, self.l2), jac=True,
+                       method="L-BFGS-B", options={"maxiter": self.max_iter})
+        self.coef_ = res.x[: d * n_classes].reshape(d, n_classes)
+        self.intercept_ = res.x[d * n_classes:]
+        return self
+
+    def decision_function(self, x: np.ndarray) -> np.ndarray:
+        return ((np.asarray(x, dtype=np.float64) - self.mean_) / self.scale_) @ self.coef_ + \
+            self.intercept_
+
+
+def cross_validate(features: np.ndarray, labels: np.ndarray, n_classes: int, folds: int = 5,
+                   seed: int = 0, k: int = 20, l2: float = 1e-2) -> dict[str, Any]:
+    """Linear-probe and kNN top-1/top-2 accuracy over stratified folds.
+
+    Returns
+    -------
+    dict
+        ``{"linear_probe": {"top1": {"mean", "std", "folds"}, "top2": ...}, "knn": ...}``;
+        accuracies are fractions in [0, 1].
+    """
+    per: dict[str, dict[str, list[float]]] = {
+        "linear_probe": {"top1": [], "top2": []}, "knn": {"top1": [], "top2": []}}
+    for train, test in stratified_kfold(labels, folds, seed):
+        probe = LogisticRegression(l2=l2).fit(features[train], labels[train], n_classes)
+        scores = {"linear_probe": probe.decision_function(features[test]),
+                  "knn": knn_scores(features[train], labels[train], features[test],
+                                    n_classes, k=k)}
+        for name, s in scores.items():
+            per[name]["top1"].append(topk_accuracy(s, labels[test], 1))
+            per[name]["top2"].append(topk_accuracy(s, labels[test], 2))
+    return {name: {metric: {"mean": float(np.mean(v)), "std": float(np.std(v)), "folds": v}
+                   for metric, v in res.items()} for name, res in per.items()}
+
+
+def extract_features(model, images: np.ndarray, input_size: int, stretches: Sequence[str],
+                     channels: int, batch_size: int = 64) -> np.ndarray:
+    """Frozen pooled features ``[N, D]`` of raw cutouts ``[N, H, W, 1]`` (deterministic
+    preprocessing: min-max, NaN -> 0, resize, fixed stretches)."""
+    from ssl_backbones.augment import preprocess
+
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = preprocess(images[start:start + batch_size], input_size, stretches, channels)
+        out.append(np.asarray(model(x, training=False)["pooled"]))
+    return np.concatenate(out)
+
+
+def knn_cv_accuracy(features: np.ndarray, labels: np.ndarray, n_classes: int,
+                    folds: int = 5, seed: int = 0, k: int = 20) -> float:
+    """Mean top-1 kNN accuracy over stratified folds (a cheap monitor during pretraining)."""
+    folds = max(2, min(folds, int(np.bincount(labels).max()), len(labels)))
+    accs = [topk_accuracy(knn_scores(features[tr], labels[tr], features[te], n_classes, k),
+                          labels[te], 1)
+            for tr, te in stratified_kfold(labels, folds, seed)]
+    return float(np.mean(accs))
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """Text table of a :func:`ssl_eval` result (accuracies in per cent)."""
+    lines = [f"backbone {result['backbone']} on {result['data']} "
+             f"({result['n_samples']} cutouts, {result['n_classes']} classes, "
+             f"{result['folds']}-fold)",
+             f"{'classifier':<14}{'top-1 (%)':>16}{'top-2 (%)':>16}"]
+    for name in ("linear_probe", "knn"):
+        r = result["results"][name]
+        cells = [f"{100 * r[m]['mean']:.1f} ± {100 * r[m]['std']:.1f}" for m in ("top1", "top2")]
+        lines.append(f"{name:<14}{cells[0]:>16}{cells[1]:>16}")
+    return "\n".join(lines)
+
+
+def ssl_eval(backbone: str, data: str | Path, folds: int = 5, seed: int = 0, k: int = 20,
+             out: str | Path | None = None, search_dirs: Sequence[str | Path] = (),
+             registry: str | Path | None = None, stream: TextIO | None = None
+             ) -> dict[str, Any]:
+    """Evaluate a registered (or ``.npz``) backbone on a labelled morphology folder.
+
+    Prints a table to ``stream`` (default stdout) and writes the result as JSON to ``out``
+    (default ``ssl_eval_<backbone name>.json`` in the current folder) atomically.
+
+    Returns
+    -------
+    dict
+        Backbone name, data folder, sample and class counts, and :func:`cross_validate`'s
+        result under ``"results"``.
+    """
+    from ssl_backbones.atomic import atomic_target
+    from ssl_backbones.data import load_labelled
+    from ssl_backbones.registry import load_backbone
+
+    images, labels, classes = load_labelled(data)
+    model, meta = load_backbone(backbone, search_dirs, registry)
+    prep = meta.get("preprocessing", {})
+    size = int(prep.get("input_size", meta.get("input_size", images.shape[1])))
+    stretches = prep.get("stretches", ["linear"])
+    feats = extract_features(model, images, size, stretches, int(meta["in_channels"]))
+    result = {
+        "backbone": meta.get("name", str(backbone)), "backbone_path": meta.get("path"),
+        "data": str(data), "n_samples": int(len(labels)), "n_classes": len(classes),
+        "classes": classes, "class_counts": np.bincount(labels, minlength=len(classes)).tolist(),
+        "folds": int(folds), "seed": int(seed), "knn_k": int(k),
+        "results": cross_validate(feats, labels, len(classes), folds, seed, k),
+    }
+    out_path = Path(out) if out else Path(f"ssl_eval_{result['backbone']}.json")
+    with atomic_target(out_path) as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    result["json"] = str(out_path)
+    print(format_table(result), file=stream or sys.stdout)
+    print(f"wrote {out_path}", file=stream or sys.stdout)
+    return result

@@ -1,0 +1,145 @@
+"""Base class of self-supervised methods, and the lookup of methods by name.
+
+A method is a ``keras.Model`` that owns a backbone, a projector MLP and whatever else it needs
+(predictor, target networks). Subclasses implement :meth:`SSLMethod.forward`; the base class
+runs the optimisation step (gradients averaged over ranks through the distributed context) and
+calls :meth:`SSLMethod.after_step`, a no-op hook that EMA methods override.
+
+Each method lives in its own module ``ssl_backbones/methods/<name>.py`` that defines
+``METHOD = <class>``; adding one (VICReg, DINO, ...) is adding that file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from ssl_backbones.config import MethodConfig
+from ssl_backbones.errors import PretrainConfigError
+from ssl_backbones.losses import embedding_std
+
+
+def mlp(hidden: int, out: int, name: str, depth: int = 2) -> keras.Sequential:
+    """Projector/predictor head: ``depth - 1`` blocks of Dense + BatchNorm + ReLU, then Dense."""
+    layers: list = []
+    for i in range(depth - 1):
+        layers += [keras.layers.Dense(hidden, use_bias=False, name=f"{name}_dense{i + 1}"),
+                   keras.layers.BatchNormalization(name=f"{name}_bn{i + 1}"),
+                   keras.layers.ReLU(name=f"{name}_relu{i + 1}")]
+    layers.append(keras.layers.Dense(out, name=f"{name}_out"))
+    return keras.Sequential(layers, name=name)
+
+
+class SSLMethod(keras.Model):
+    """Backbone + projector with a distributed training step.
+
+    Parameters
+    ----------
+    backbone : keras.Model
+        From ``build_resnet``; its ``"pooled"`` output feeds the projector.
+    cfg : MethodConfig
+    ctx : distributed context
+        From ``ssl_backbones.distributed.init()``; gradients are averaged with
+        ``ctx.allreduce_gradients`` and methods may gather tensors with ``ctx.allgather``.
+    total_steps : int
+        Optimisation steps of the whole run (for schedules such as BYOL's target decay).
+    """
+
+    method_name = "base"
+
+    def __init__(self, backbone: keras.Model, cfg: MethodConfig, ctx: Any,
+                 total_steps: int = 1, **kwargs):
+        super().__init__(name=f"{self.method_name}_{cfg.arch}", **kwargs)
+        self.cfg = cfg
+        self.ctx = ctx
+        self.total_steps = int(total_steps)
+        self.backbone = backbone
+        self.projector = mlp(cfg.proj_hidden, cfg.proj_dim, "projector")
+        self.ssl_optimizer = None
+
+    # -- to implement --------------------------------------------------------------------------
+
+    def forward(self, view1, view2, step) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """Loss and monitored metrics of a batch of view pairs, in training mode."""
+        raise NotImplementedError
+
+    def after_step(self, step) -> dict[str, tf.Tensor]:
+        """Called after each optimiser update with the 0-based step; returns extra metrics."""
+        return {}
+
+    def online_variables(self) -> list:
+        """Variables the optimiser updates (default: all trainable ones)."""
+        return list(self.trainable_variables)
+
+    # -- shared machinery ----------------------------------------------------------------------
+
+    def call(self, images, training: bool = False):
+        """Pooled backbone embedding ``[B, 512|2048]``."""
+        return self.backbone(images, training=training)["pooled"]
+
+    def embed(self, views, training: bool = True):
+        """Backbone then projector; returns (pooled, projection)."""
+        h = self.backbone(views, training=training)["pooled"]
+        return h, self.projector(h, training=training)
+
+    def build_for(self, input_size: int, channels: int) -> None:
+        """Create every variable by running the networks once on a dummy batch."""
+        dummy = tf.zeros([2, input_size, input_size, channels])
+        self.forward(dummy, dummy, tf.constant(0, tf.int64))
+
+    def set_optimizer(self, optimizer: keras.optimizers.Optimizer) -> None:
+        """Attach and build the optimiser (its slots exist before any checkpoint restore or
+        cross-rank broadcast)."""
+        self.ssl_optimizer = optimizer
+        optimizer.build(self.online_variables())
+
+    def state_variables(self) -> list:
+        """Everything a checkpoint must hold, in a fixed order: model then optimiser state."""
+        return list(self.weights) + list(self.ssl_optimizer.variables)
+
+    def broadcast_state(self) -> None:
+        """Copy rank 0's weights and optimiser state to every rank."""
+        self.ctx.broadcast_variables(self.state_variables(), root_rank=0)
+
+    def train_step(self, view1, view2, step):  # noqa: D401 - overrides keras.Model.train_step
+        """One optimisation step on a batch of view pairs; returns a dict of scalar metrics."""
+        variables = self.online_variables()
+        with tf.GradientTape() as tape:
+            loss, metrics = self.forward(view1, view2, step)
+        grads = tape.gradient(loss, variables)
+        grads = self.ctx.allreduce_gradients(grads)
+        self.ssl_optimizer.apply_gradients(zip(grads, variables))
+        metrics = dict(metrics)
+        metrics.update(self.after_step(step))
+        metrics["loss"] = loss
+        return metrics
+
+    @staticmethod
+    def collapse_metric(z) -> tf.Tensor:
+        """See :func:`ssl_backbones.losses.embedding_std`."""
+        return embedding_std(z)
+
+
+def available_methods() -> list[str]:
+    """Names of the method modules in this package."""
+    import ssl_backbones.methods as pkg
+
+    return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name != "base")
+
+
+def method_class(name: str) -> type[SSLMethod]:
+    """The :class:`SSLMethod` subclass registered as ``name``.
+
+    Raises
+    ------
+    PretrainConfigError
+        Unknown method name.
+    """
+    known = available_methods()
+    if name not in known:
+        raise PretrainConfigError(f"method: unknown method {name!r}; known: {', '.join(known)}")
+    return importlib.import_module(f"ssl_backbones.methods.{name}").METHOD
