@@ -65,7 +65,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             if len(args) != len(value):
                 raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
             return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in
-                         enumerate(zip(args, value)))
+                         enumerate(zip(value, args)))
         item = args[0] if args else Any
         seq = [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(seq) if (origin is tuple or tp is tuple) else seq
