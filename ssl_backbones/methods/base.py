@@ -24,11 +24,18 @@ from ssl_backbones.losses import embedding_std
 
 
 def mlp(hidden: int, out: int, name: str, depth: int = 2) -> keras.Sequential:
-    """Projector/predictor head: ``depth - 1`` blocks of Dense + BatchNorm + ReLU, then Dense."""
+    """Projector/predictor head: ``depth - 1`` blocks of Dense + BatchNorm + ReLU, then Dense.
+
+    The batch norm spans every rank's batch in a Horovod job (plain batch norm otherwise): with
+    per-rank statistics, contrastive methods can tell positives apart by their local batch
+    statistics instead of their content.
+    """
+    from ssl_backbones.distributed import SyncBatchNormalization
+
     layers: list = []
     for i in range(depth - 1):
         layers += [keras.layers.Dense(hidden, use_bias=False, name=f"{name}_dense{i + 1}"),
-                   keras.layers.BatchNormalization(name=f"{name}_bn{i + 1}"),
+                   SyncBatchNormalization(name=f"{name}_bn{i + 1}"),
                    keras.layers.ReLU(name=f"{name}_relu{i + 1}")]
     layers.append(keras.layers.Dense(out, name=f"{name}_out"))
     return keras.Sequential(layers, name=name)
