@@ -263,7 +263,8 @@ def _add_infer(sub) -> None:
                    help="catalogue in the original caesar-mrcnn JSON layout")
     p.add_argument("--plot", default=None, metavar="FILE.png", help="PNG overview")
     p.add_argument("--weights", default=None, metavar="FILE",
-                   help="trained detector (.npz written by caesar-mrcnn train)")
+                   help="trained detector (.npz written by caesar-mrcnn train; default: "
+                        "the shipped reference detector)")
     p.add_argument("--score-thr", type=float, default=0.5, help="minimum score (default 0.5)")
     p.add_argument("--tile", type=int, default=None,
                    help="tile side in pixels (default: the detector's input size)")
@@ -276,8 +277,9 @@ def _add_infer(sub) -> None:
                    help="HDU index or EXTNAME (default: first HDU holding an image)")
     p.add_argument("--name-prefix", default="", metavar="TEXT",
                    help="acronym before the IAU source names, e.g. CAESAR")
-    p.add_argument("--horovod", action="store_true",
-                   help="split tiles over Horovod ranks (start with horovodrun/mpirun)")
+    p.add_argument("--horovod", action="store_true", default=None,
+                   help="require a Horovod job (tiles split over ranks); under horovodrun, "
+                        "mpirun or srun this is automatic")
     p.set_defaults(func=_run_infer)
 
 
@@ -292,6 +294,36 @@ def _run_infer(args) -> int:
     if result is not None:
         print(f"{args.image}: {len(result.objects)} sources -> "
               + ", ".join(result.outputs.values()))
+    return 0
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train the Mask R-CNN detector on labelled images",
+                       description="Train the detector (checkpoints, TensorBoard logs, "
+                                   "validation mAP) and write DIR/detector.npz. Run under "
+                                   "horovodrun/mpirun/srun to train on several GPUs or nodes.")
+    _add_common_config(p)
+    p.add_argument("--data", metavar="DATASET",
+                   help="training set: COCO JSON, caesar JSON list or simulated-field folder")
+    p.add_argument("--val-data", metavar="DATASET", help="validation set (same formats)")
+    p.add_argument("--backbone", metavar="NAME|PATH",
+                   help="resnet18 or resnet50 (random init), a registered pretrained backbone "
+                        "(e.g. ssl_byol_r18) or a backbone .npz file")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: out of the config)")
+    p.add_argument("--epochs", type=int, metavar="N", help="train N epochs")
+    p.add_argument("--steps", type=int, metavar="N", help="train N steps (wins over --epochs)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="images per step on each rank")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the latest checkpoint in --out")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args) -> int:
+    from caesar_mrcnn.train import train_command
+
+    train_command(args.config, args.overrides, data=args.data, val_data=args.val_data,
+                  backbone=args.backbone, out=args.out, epochs=args.epochs, steps=args.steps,
+                  batch_size=args.batch_size, resume=args.resume)
     return 0
 
 

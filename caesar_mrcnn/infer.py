@@ -269,9 +269,9 @@ def _load_model(weights: str | os.PathLike | None) -> tuple[Predictor, Preproces
     if not Path(weights).exists():
         raise WeightsError(f"{weights}: detector weights not found; pass --weights PATH of a "
                            "file written by caesar-mrcnn train")
-    from caesar_mrcnn.detector_io import load_detector
+    from caesar_mrcnn.shipped import load_any_detector
 
-    model, metadata = load_detector(weights)
+    model, metadata = load_any_detector(weights)
     return ModelPredictor(model), preprocess_from_metadata(metadata), dict(metadata)
 
 
@@ -346,6 +346,10 @@ def infer_image(image_path: str | os.PathLike, *, weights: str | os.PathLike | N
     run_meta: dict[str, Any] = {}
     with open_image(image_path, plane=plane, hdu=hdu) as image:
         if predictor is None:
+            if weights is None:
+                from caesar_mrcnn.shipped import shipped_detector
+
+                weights = shipped_detector()
             predictor, model_pre, model_meta = _load_model(weights)
             preprocess = preprocess or model_pre
             run_meta["WEIGHTS"] = Path(weights).name
@@ -443,18 +447,17 @@ def infer_command(image: str | os.PathLike, *, regions: str | os.PathLike,
                   weights: str | os.PathLike | None = None, score_thr: float = 0.5,
                   tile: int | None = None, overlap: int | None = None, batch_size: int = 4,
                   plane: int | None = None, hdu: int | str | None = None,
-                  name_prefix: str = "", horovod: bool = False) -> InferResult | None:
+                  name_prefix: str = "", horovod: bool | None = None) -> InferResult | None:
     """``caesar-mrcnn infer``: :func:`infer_image` with command-line options.
 
-    ``horovod=True`` joins the Horovod job this process was launched in (tiles split over
-    ranks, rank 0 writes); otherwise one process.
+    Under horovodrun, mpirun or srun the process joins the Horovod job (tiles split over
+    ranks, rank 0 merges and writes), as training does; ``horovod=True`` requires that,
+    ``horovod=False`` forces one process.
     """
+    from ssl_backbones.distributed import init
+
     cfg = InferConfig(tile=tile, overlap=overlap, batch_size=batch_size, score_thr=score_thr,
                       name_prefix=name_prefix)
-    ctx = None
-    if horovod:
-        from ssl_backbones.distributed import init
-
-        ctx = init(use_horovod=True)
+    ctx = init(use_horovod=horovod)
     return infer_image(image, weights=weights, config=cfg, regions=regions, catalog=catalog,
                        json_path=json_path, plot=plot, plane=plane, hdu=hdu, ctx=ctx)

@@ -1,0 +1,184 @@
+"""Save and load a trained detector: weights and everything needed to use them, in one file.
+
+A detector file is a NumPy ``.npz`` archive holding every model weight (in the model's own
+order) and a JSON metadata record: the model configuration, the preprocessing configuration
+(inference must repeat it exactly), the class names, the backbone it started from, and the
+software versions. One file is easy to copy to a cluster and is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from caesar_mrcnn.classes import CLASS_NAMES
+from caesar_mrcnn.errors import ConfigError, WeightsError
+
+FORMAT = "caesar-mrcnn-detector-1"
+_META_KEY = "__metadata__"
+
+
+def _software() -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+
+    from caesar_mrcnn import __version__
+
+    return {"caesar_mrcnn": __version__, "tensorflow": tf.__version__,
+            "keras": keras.__version__}
+
+
+def detector_metadata(model, cfg: Any, backbone: dict[str, Any] | None = None,
+                      extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The metadata record stored with a detector.
+
+    Parameters
+    ----------
+    model : MaskRCNN
+        The detector (its ``cfg`` is stored).
+    cfg : TrainConfig, PreprocessConfig or dict
+        The training configuration (its ``preprocess`` and ``backbone.name`` are stored), or
+        just the preprocessing of the detector's input images.
+    backbone : dict, optional
+        Where the backbone came from (``name``, and a pretrained backbone's metadata).
+    extra : dict, optional
+        Anything else JSON-serialisable (training steps, data, metrics).
+    """
+    from caesar_mrcnn.config import to_dict
+
+    if hasattr(cfg, "preprocess"):
+        backbone = backbone or {"name": cfg.backbone.name}
+        cfg = cfg.preprocess
+    pre = dict(cfg) if isinstance(cfg, dict) else to_dict(cfg)
+    return {"format": FORMAT, "model": to_dict(model.cfg), "preprocess": pre,
+            "classes": list(CLASS_NAMES), "backbone": backbone or {},
+            "software": _software(),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **(extra or {})}
+
+
+def save_detector(model, cfg: Any, path: str | Path,
+                  backbone: dict[str, Any] | None = None,
+                  extra: dict[str, Any] | None = None) -> Path:
+    """Write a detector file (atomically).
+
+    Parameters
+    ----------
+    model : MaskRCNN
+    cfg : TrainConfig, PreprocessConfig or dict
+        See :func:`detector_metadata`.
+    path : path-like
+        Output file; ``.npz`` is appended if missing.
+    backbone, extra : dict, optional
+        See :func:`detector_metadata`.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    from caesar_mrcnn.io.atomic import atomic_path
+
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    meta = detector_metadata(model, cfg, backbone, extra)
+    weights = list(model.weights)
+    meta["weights"] = [{"path": w.path, "shape": list(w.shape)} for w in weights]
+    arrays = {f"w{i:05d}": np.asarray(w.numpy()) for i, w in enumerate(weights)}
+    arrays[_META_KEY] = np.array(json.dumps(meta))
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    return path
+
+
+def read_detector(path: str | Path) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """Metadata and weight arrays of a detector file, without building the model.
+
+    Raises
+    ------
+    WeightsError
+        Missing, truncated or corrupt file, or not a detector file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: detector weights not found; train one with "
+                           "`caesar-mrcnn train` or give the path of its .npz file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if _META_KEY not in data.files:
+                raise WeightsError(f"{path}: not a caesar-mrcnn detector file (no metadata); "
+                                   "give the detector.npz written by `caesar-mrcnn train`")
+            meta = json.loads(str(data[_META_KEY]))
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                raise WeightsError(f"{path}: unknown detector format "
+                                   f"{meta.get('format') if isinstance(meta, dict) else None!r}"
+                                   f"; expected {FORMAT}")
+            arrays = [data[f"w{i:05d}"] for i in range(len(meta["weights"]))]
+    except WeightsError:
+        raise
+    except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile) as exc:
+        raise WeightsError(f"{path}: corrupt or truncated detector file "
+                           f"({type(exc).__name__}); copy or export it again") from None
+    return meta, arrays
+
+
+def load_detector(path: str | Path) -> tuple[Any, dict[str, Any]]:
+    """Build the detector a file describes and load its weights.
+
+    Parameters
+    ----------
+    path : path-like
+        A file written by :func:`save_detector`.
+
+    Returns
+    -------
+    model : MaskRCNN
+        Ready for inference (``model(images)``).
+    metadata : dict
+        The stored record (``model``, ``preprocess``, ``classes``, ``backbone``, ``software``,
+        ...) plus ``model_config`` (:class:`ModelConfig`) and ``preprocess_config``
+        (:class:`PreprocessConfig`) rebuilt from it.
+
+    Raises
+    ------
+    WeightsError
+        Missing or corrupt file, other class names, or weights that do not fit the model.
+    """
+    from caesar_mrcnn.config import from_dict
+    from caesar_mrcnn.data.preprocess import PreprocessConfig
+    from caesar_mrcnn.modeling.config import ModelConfig
+    from caesar_mrcnn.modeling.maskrcnn import MaskRCNN
+
+    path = Path(path)
+    meta, arrays = read_detector(path)
+    if list(meta.get("classes", [])) != list(CLASS_NAMES):
+        raise WeightsError(f"{path}: trained for classes {meta.get('classes')} but this version "
+                           f"knows {list(CLASS_NAMES)}; retrain the detector")
+    try:
+        model_cfg = from_dict(ModelConfig, meta["model"], f"{path} model")
+        pre_cfg = from_dict(PreprocessConfig, meta["preprocess"], f"{path} preprocess")
+    except (ConfigError, KeyError) as exc:
+        raise WeightsError(f"{path}: its stored configuration does not fit this version "
+                           f"({exc}); retrain or use the matching software version") from None
+    model = MaskRCNN(model_cfg)
+    weights = list(model.weights)
+    if len(weights) != len(arrays):
+        raise WeightsError(f"{path}: holds {len(arrays)} weights but its model has "
+                           f"{len(weights)}; the file and this software version do not match")
+    for i, (var, arr) in enumerate(zip(weights, arrays)):
+        if tuple(var.shape) != tuple(arr.shape):
+            raise WeightsError(f"{path}: weight {i} ({var.path}) has shape {tuple(arr.shape)} "
+                               f"but the model needs {tuple(var.shape)}; the file and this "
+                               "software version do not match")
+    for var, arr in zip(weights, arrays):
+        var.assign(arr)
+    meta = dict(meta)
+    meta["model_config"] = model_cfg
+    meta["preprocess_config"] = pre_cfg
+    return model, meta
