@@ -1,7 +1,7 @@
 """Pretraining configuration: nested dataclasses filled from YAML and ``key.sub=value`` overrides.
 
-``ssl_backbones`` does not depend on ``caesar_mrcnn``, so this module carries its own small
-loader; mistakes raise :class:`PretrainConfigError` naming the file and the dotted key::
+Filled by :mod:`ssl_backbones.dataclass_config` (also behind ``caesar_mrcnn.config``); mistakes
+raise :class:`PretrainConfigError` naming the file and the dotted key::
 
     cfg = load_pretrain_config("configs/pretrain/byol_r18.yaml", ["train.epochs=5"])
 """
@@ -9,15 +9,15 @@ loader; mistakes raise :class:`PretrainConfigError` naming the file and the dott
 from __future__ import annotations
 
 import dataclasses
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import yaml
-
+from ssl_backbones import dataclass_config
 from ssl_backbones.errors import PretrainConfigError
+
+T = TypeVar("T")
 
 STRETCHES = ("linear", "log", "sqrt", "asinh", "sinh", "squared")
 
@@ -199,74 +199,18 @@ class PretrainConfig:
             getattr(self, f.name).validate()
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, Mapping):
-            raise PretrainConfigError(f"{where}: expected a mapping of options, got {value!r}")
-        return from_dict(tp, value, where)
-    if origin in (list, tuple):
-        if not isinstance(value, list | tuple):
-            raise PretrainConfigError(f"{where}: expected a list, got {value!r}")
-        if origin is tuple and len(args) != len(value):
-            raise PretrainConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
-        items = [_coerce(v, args[min(i, len(args) - 1)], f"{where}[{i}]")
-                 for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise PretrainConfigError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise PretrainConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise PretrainConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise PretrainConfigError(f"{where}: expected text, got {value!r}")
-        return value
-    return value
+def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
+    """Build dataclass ``cls`` from a nested mapping; unknown keys are an error.
 
-
-def from_dict(cls: type, data: Mapping[str, Any], where: str = "") -> Any:
-    """Build dataclass ``cls`` from a nested mapping; unknown keys are an error."""
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        key = f"{where}.{unknown[0]}" if where else unknown[0]
-        raise PretrainConfigError(f"{key}: unknown option; known: {', '.join(sorted(names))}")
-    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
-    return cls(**kwargs)
+    ``where`` is the dotted key of ``cls`` in an enclosing configuration, put in front of the
+    keys named by errors. No ``validate()`` runs here (:func:`load_pretrain_config` does that).
+    """
+    return dataclass_config.build(cls, data, error=PretrainConfigError, where=where)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     """Nested plain-Python dict of a config (tuples become lists, for YAML and JSON)."""
-    def plain(v: Any) -> Any:
-        if isinstance(v, list | tuple):
-            return [plain(x) for x in v]
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        return v
-    return plain(dataclasses.asdict(cfg))
-
-
-def _apply_override(tree: dict[str, Any], item: str) -> None:
-    key, sep, raw = item.partition("=")
-    if not sep or not key:
-        raise PretrainConfigError(f"override {item!r}: write it as section.key=value")
-    parts = key.strip().split(".")
-    node = tree
-    for p in parts[:-1]:
-        node = node.setdefault(p, {})
-        if not isinstance(node, dict):
-            raise PretrainConfigError(f"override {item!r}: {p} is not a section")
-    node[parts[-1]] = yaml.safe_load(raw)
+    return dataclass_config.to_dict(cfg)
 
 
 def load_pretrain_config(path: str | Path | None = None,
@@ -278,27 +222,13 @@ def load_pretrain_config(path: str | Path | None = None,
     PretrainConfigError
         Missing or malformed file, unknown key, wrong type, or a value out of range.
     """
-    tree: dict[str, Any] = to_dict(PretrainConfig())
-    if path is not None:
-        p = Path(path)
-        try:
-            loaded = yaml.safe_load(p.read_text()) or {}
-        except OSError as exc:
-            raise PretrainConfigError(f"{p}: cannot read config ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            raise PretrainConfigError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
-        if not isinstance(loaded, dict):
-            raise PretrainConfigError(f"{p}: expected a mapping of sections at top level")
-        for section, values in loaded.items():
-            if isinstance(values, dict) and isinstance(tree.get(section), dict):
-                tree[section].update(values)
-            else:
-                tree[section] = values
-    for item in overrides:
-        _apply_override(tree, item)
+    data = dataclass_config.read_yaml(path, error=PretrainConfigError) if path is not None else {}
+    data = dataclass_config.apply_overrides(data, overrides, error=PretrainConfigError)
     where = str(path) if path is not None else "config"
     try:
-        cfg = from_dict(PretrainConfig, tree)
+        cfg = from_dict(PretrainConfig, data)
+        # Section validate() messages already name their section, so the whole configuration
+        # validates itself instead of going through validate_tree (which would prefix it again).
         cfg.validate()
     except PretrainConfigError as exc:
         raise PretrainConfigError(f"{where}: {exc}") from None

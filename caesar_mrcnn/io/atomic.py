@@ -1,18 +1,20 @@
 """Atomic file output: write to a temporary file in the target folder, then rename.
 
 An interrupted run (exception, Ctrl-C, kill) never leaves a half-written output behind, and an
-existing file is replaced only once the new one is complete.
+existing file is replaced only once the new one is complete. The mechanism is
+:func:`ssl_backbones.atomic.atomic_target`; here output folders must already exist and problems
+raise :class:`OutputError`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from caesar_mrcnn.errors import OutputError
+from ssl_backbones.atomic import atomic_target
 
 
 @contextlib.contextmanager
@@ -27,25 +29,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     OutputError
         If the folder of ``path`` does not exist or is not writable.
     """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"{path}: output folder {folder} does not exist; create it first")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}",
-                                   dir=folder)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write in {folder} ({exc.strerror})") from exc
-    os.close(fd)
-    tmp_path = Path(tmp)
-    tmp_path.unlink()  # writers such as astropy refuse to overwrite without being told
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
-        raise
+    with atomic_target(path, make_parents=False, error=OutputError) as tmp:
+        yield tmp
 
 
 @contextlib.contextmanager
