@@ -438,10 +438,14 @@ def compare(data: str | Path, out: str | Path, weights: str | Path | None = None
     summary, bins : astropy.table.Table
     """
     from caesar_mrcnn.evaluate import infer_config, load_truth, parse_snr_bins
+    from caesar_mrcnn.evaluation.report import check_output_folder
 
     bins = parse_snr_bins(snr_bins)
     if not radius_beams > 0:
         raise ConfigError(f"--radius-beams: must be positive, got {radius_beams}")
+    if cores < 1:
+        raise ConfigError(f"--cores: must be at least 1, got {cores}")
+    check_output_folder(out)
     if weights is not None and not Path(weights).exists():
         from caesar_mrcnn.errors import WeightsError
 

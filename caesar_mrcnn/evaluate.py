@@ -171,10 +171,11 @@ def evaluate(data: str | Path, weights: str | Path, out: str | Path, iou: float 
     -------
     EvaluationResult
     """
-    from caesar_mrcnn.evaluation.report import write_report
+    from caesar_mrcnn.evaluation.report import check_output_folder, write_report
 
     iou = check_iou(iou)
     bins = parse_snr_bins(snr_bins)
+    check_output_folder(out)
     cfg = infer_config(config, overrides)
     if not Path(weights).exists():
         raise WeightsError(f"--weights {weights}: no such file; train a model first "

@@ -92,9 +92,11 @@ class InferConfig:
     def validate(self) -> None:
         if self.tile is not None and self.tile < 16:
             raise ConfigError(f"tile: {self.tile} is too small; use at least 16 pixels")
-        if self.overlap is not None and not 0 <= self.overlap < (self.tile or 256):
-            raise ConfigError(f"overlap: {self.overlap} must be >= 0 and smaller than the "
-                              f"tile ({self.tile})")
+        if self.overlap is not None and self.overlap < 0:
+            raise ConfigError(f"overlap: {self.overlap} must be >= 0 pixels")
+        if self.overlap is not None and self.overlap >= (self.tile or 256):
+            raise ConfigError(f"overlap: {self.overlap} must be smaller than the tile "
+                              f"({self.tile or 256} pixels); lower --overlap or raise --tile")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size: {self.batch_size} must be at least 1")
         for key in ("score_thr", "mask_thr", "match_iou"):
@@ -247,16 +249,31 @@ def detect_tiles(image: Any, shape: tuple[int, int], tiles: Sequence[Tile], pred
 # --- the whole run ---------------------------------------------------------------------------
 
 
-def _check_outputs(paths: dict[str, str | os.PathLike | None]) -> None:
-    """Fail before any work when an output cannot be written (folder, catalogue extension)."""
+def _check_outputs(paths: dict[str, str | os.PathLike | None],
+                   inputs: Sequence[str | os.PathLike | None] = ()) -> None:
+    """Fail before any work when an output cannot be written.
+
+    Checks the folder, the catalogue extension, that no output is a folder or overwrites an
+    input (image, weights), and that no two outputs share a file.
+    """
     from caesar_mrcnn.io.catalog import catalog_format
 
+    taken = {Path(p).resolve(): "input" for p in inputs if p is not None}
     for kind, p in paths.items():
         if p is None:
             continue
         folder = Path(p).parent
         if not folder.is_dir():
             raise OutputError(f"{p}: output folder {folder} does not exist; create it first")
+        if Path(p).is_dir():
+            raise OutputError(f"{p}: is a folder; give a file name for the {kind} output")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise OutputError(f"{p}: output folder {folder} is not writable; choose another")
+        resolved = Path(p).resolve()
+        if resolved in taken:
+            raise OutputError(f"{p}: the {kind} output would overwrite the {taken[resolved]} "
+                              "file; give a different name")
+        taken[resolved] = f"{kind} output"
         if kind == "catalog":
             catalog_format(p)
 
@@ -340,7 +357,7 @@ def infer_image(image_path: str | os.PathLike, *, weights: str | os.PathLike | N
     cfg = config or InferConfig()
     cfg.validate()
     outputs = {"regions": regions, "catalog": catalog, "json": json_path, "plot": plot}
-    _check_outputs(outputs)
+    _check_outputs(outputs, inputs=(image_path, weights))
     from caesar_mrcnn.io.fits import open_image
 
     run_meta: dict[str, Any] = {}

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from caesar_mrcnn.config import load_config, to_dict
-from caesar_mrcnn.errors import ConfigError, DatasetError
+from caesar_mrcnn.errors import ConfigError, DatasetError, OutputError
 from caesar_mrcnn.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -174,6 +174,9 @@ class _Run:
         from caesar_mrcnn.training.checkpoint import latest_checkpoint
 
         def check():
+            if self.out.exists() and not self.out.is_dir():
+                raise OutputError(f"--out {self.out}: is a file, not a folder; choose another "
+                                  "--out")
             if not self.resume and latest_checkpoint(self.ckpt_dir) is not None:
                 raise ConfigError(f"--out {self.out}: holds checkpoints of an earlier run; "
                                   "add --resume to continue it, or choose another --out")
@@ -363,7 +366,11 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at: int | None = None) ->
     run.check_out()
     run.prepare_data(preprocessor)
     if ctx.is_root:
-        run.out.mkdir(parents=True, exist_ok=True)
+        try:
+            run.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"--out {run.out}: cannot create the output folder "
+                              f"({exc.strerror}); choose another --out") from None
 
     if cfg.model.mixed_precision and cfg.precision == "float32":
         cfg = dataclasses.replace(cfg, precision="mixed_float16")
@@ -469,6 +476,8 @@ def train_command(config: str | Path | None, overrides: Sequence[str] = (),
                        ("batch_size", batch_size)):
         if value is not None:
             extra.append(f"{key}={json.dumps(value) if isinstance(value, str) else value}")
+    if steps is not None and steps < 1:
+        raise ConfigError(f"--steps {steps}: must be >= 1 (leave it out to train --epochs)")
     if steps is not None:
         extra.append(f"steps={steps}")
     elif epochs is not None:

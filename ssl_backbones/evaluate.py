@@ -190,6 +190,13 @@ def ssl_eval(backbone: str, data: str | Path, folds: int = 5, seed: int = 0, k: 
     from ssl_backbones.data import load_labelled
     from ssl_backbones.registry import load_backbone
 
+    if folds < 2:
+        raise PretrainConfigError(f"--folds {folds}: need at least 2 folds")
+    if k < 1:
+        raise PretrainConfigError(f"--k {k}: the kNN classifier needs at least 1 neighbour")
+    if out is not None and Path(out).is_dir():
+        raise PretrainConfigError(f"--out {out}: is a folder; give a file name such as "
+                                  "ssl_eval.json")
     images, labels, classes = load_labelled(data)
     model, meta = load_backbone(backbone, search_dirs, registry)
     prep = meta.get("preprocessing", {})
@@ -204,7 +211,7 @@ def ssl_eval(backbone: str, data: str | Path, folds: int = 5, seed: int = 0, k: 
         "results": cross_validate(feats, labels, len(classes), folds, seed, k),
     }
     out_path = Path(out) if out else Path(f"ssl_eval_{result['backbone']}.json")
-    with atomic_target(out_path) as tmp:
+    with atomic_target(out_path, error=PretrainConfigError) as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
     result["json"] = str(out_path)
     print(format_table(result), file=stream or sys.stdout)

@@ -180,13 +180,16 @@ def pretrain(cfg: PretrainConfig, data: Sequence[str | Path], out: str | Path,
 
     from ssl_backbones import distributed
     from ssl_backbones.data import data_digest, load_labelled, load_pretrain_data, view_dataset
-    from ssl_backbones.registry import export_backbone
+    from ssl_backbones.registry import check_export_target, export_backbone
 
     cfg.validate()
     ctx = ctx if ctx is not None else distributed.init()
     out = Path(out)
     ckpt_dir = out / "checkpoints"
     name = name or default_name(cfg.method.name, cfg.method.arch)
+    if out.exists() and not out.is_dir():
+        raise PretrainConfigError(f"--out {out}: is a file, not a folder; choose another --out")
+    check_export_target(name, registry)
     if (ckpt_dir / "state.json").is_file() and not resume:
         raise PretrainConfigError(
             f"{out}: holds checkpoints of an earlier run; pass --resume or choose another --out")

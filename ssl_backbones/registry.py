@@ -136,6 +136,27 @@ def resolve_backbone(name_or_path: str | Path, search_dirs: Sequence[str | Path]
         "path")
 
 
+def check_export_target(name: str, registry: str | Path | None = None) -> Path:
+    """The registry folder an entry ``name`` would be exported to, checked before training.
+
+    Raises
+    ------
+    RegistryError
+        If ``name`` is not a valid entry name or the registry path is not a usable folder.
+    """
+    if not _NAME_RE.match(name):
+        raise RegistryError(f"--name {name!r}: use letters, digits, '_', '.', '-' only")
+    folder = Path(registry) if registry is not None else registry_dir()
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise RegistryError(f"--registry {folder}: {existing} is a file, not a folder; "
+                            "choose another registry folder")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise RegistryError(f"--registry {folder}: {existing} is not writable; choose another "
+                            "registry folder")
+    return folder
+
+
 def export_backbone(model, name: str, meta: dict[str, Any],
                     registry: str | Path | None = None) -> Path:
     """Write a backbone's weights and metadata into the registry (atomically).
@@ -159,19 +180,17 @@ def export_backbone(model, name: str, meta: dict[str, Any],
     """
     from ssl_backbones.resnet import backbone_weights
 
-    if not _NAME_RE.match(name):
-        raise RegistryError(f"--name {name!r}: use letters, digits, '_', '.', '-' only")
-    folder = Path(registry) if registry is not None else registry_dir()
+    folder = check_export_target(name, registry)
     weights_path = folder / f"{name}.npz"
     meta_path = folder / f"{name}.json"
     full = {**meta, "name": name, "weights": weights_path.name,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     full.setdefault("software_version", software_version())
     text = json.dumps(full, indent=2, sort_keys=True)
-    with atomic_target(weights_path) as tmp:
+    with atomic_target(weights_path, error=RegistryError) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **backbone_weights(model))
-    with atomic_target(meta_path) as tmp:
+    with atomic_target(meta_path, error=RegistryError) as tmp:
         tmp.write_text(text + "\n")
     return weights_path
 
@@ -206,6 +225,9 @@ def print_backbones(search_dirs: Sequence[str | Path] = (), registry: str | Path
     import sys
 
     stream = stream or sys.stdout
+    if registry is not None and Path(registry).exists() and not Path(registry).is_dir():
+        raise RegistryError(f"--registry {registry}: is a file, not a folder; give the "
+                            "registry folder")
     entries = list_backbones(search_dirs, registry)
     if not entries:
         where = ", ".join(str(p) for p in _search_path(search_dirs, registry))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,6 +46,12 @@ def write_json(path: Path, obj) -> None:
         fh.write("\n")
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` (e.g. a rendered PNG) atomically."""
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)
+
+
 def write_csv(path: Path, rows: Sequence[dict], columns: Sequence[str] | None = None) -> None:
     """Write rows of dicts as a plain CSV (header line, no comments) atomically."""
     columns = list(columns or (rows[0].keys() if rows else []))
@@ -63,6 +70,18 @@ def save_figure(fig, path: Path) -> None:
     FigureCanvasAgg(fig)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
+
+
+def render_png(fig) -> bytes:
+    """A matplotlib Figure rendered to PNG bytes (drawing errors surface here, not mid-write)."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=110, format="png")
+    return buf.getvalue()
 
 
 def _binned(rows: Sequence[dict], name: str) -> tuple[np.ndarray, ...]:
@@ -94,7 +113,8 @@ def plot_fraction_vs_snr(ax, rows: Sequence[dict], title: str,
     ax.set_xlabel("SNR")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:  # no finite point: no legend (and no warning)
+        ax.legend(fontsize=7)
 
 
 def figures(result: EvaluationResult) -> dict:
@@ -138,13 +158,31 @@ def figures(result: EvaluationResult) -> dict:
                     marker="o", color="black", capsize=2, label="median, 16-84%")
         if key == "flux_ratio":
             ax.axhline(1.0, color="red", lw=0.8)
-        ax.set_xscale("log")
+        if np.any(np.isfinite(snr) & (snr > 0)):  # a log axis needs positive data to draw
+            ax.set_xscale("log")
         ax.set_xlabel("true SNR")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     figs["flux_ratio_vs_snr.png"] = fig
     return figs
+
+
+def check_output_folder(out: str | Path) -> None:
+    """Fail before any work when report folder ``out`` cannot be created or written.
+
+    Raises
+    ------
+    OutputError
+        If ``out`` (or the nearest existing folder above it) is a file or not writable.
+    """
+    out = Path(out)
+    existing = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise OutputError(f"--out {out}: {existing} is a file, not a folder; choose another "
+                          "--out")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"--out {out}: {existing} is not writable; choose another --out")
 
 
 def write_report(result: EvaluationResult, out: str | Path) -> list[Path]:
@@ -155,7 +193,8 @@ def write_report(result: EvaluationResult, out: str | Path) -> list[Path]:
     list of pathlib.Path
         Files written.
     """
-    figures_ = figures(result)  # before any file, so a plotting error leaves nothing behind
+    # Render before any file is written, so a plotting error leaves nothing behind.
+    pngs = {name: render_png(fig) for name, fig in figures(result).items()}
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -182,6 +221,6 @@ def write_report(result: EvaluationResult, out: str | Path) -> list[Path]:
     coco_rows = [{"iou_type": t, **v} for t, v in result.summary["coco"].items()]
     put("coco.csv", write_csv, coco_rows)
 
-    for name, fig in figures_.items():
-        put(name, lambda p, f: save_figure(f, p), fig)
+    for name, png in pngs.items():
+        put(name, write_bytes, png)
     return written

@@ -13,6 +13,7 @@ celestial WCS and beam keywords) plus a CSV:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 from collections.abc import Sequence
@@ -83,6 +84,15 @@ def _write_csv(path: Path, header: Sequence[str], rows: list[Sequence]) -> None:
         w.writerows(rows)
 
 
+def _progress_bar(enabled: bool, total: int, desc: str):
+    """A tqdm bar as a context manager (closed before an error is reported), or None."""
+    if not enabled:
+        return contextlib.nullcontext(None)
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="cutout")
+
+
 def _check_size(size: int, n: int) -> None:
     if size < 8:
         raise ConfigError(f"--size: cutouts must be at least 8 pixels, got {size}")
@@ -133,12 +143,7 @@ def make_unlabelled_cutouts(out_dir: str | Path, n: int, size: int = 64, *,
     if (sim_config is None) == (not fits_paths):
         raise ConfigError("make-cutouts: give exactly one of --sim-config or --from-fits")
     rng = np.random.default_rng(seed)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=n, desc="cutouts", unit="cutout")
-    with fresh_output_dir(out_dir) as out:
+    with fresh_output_dir(out_dir) as out, _progress_bar(progress, n, "cutouts") as bar:
         rows: list[list] = []
 
         def emit(data: np.ndarray, header: fits.Header, source: str, y0: int, x0: int,
@@ -354,14 +359,11 @@ def make_morphology_set(out_dir: str | Path, n: int, size: int = 64, *,
     per_label = max(1, n // len(MORPHOLOGY_LABELS))
     rng = np.random.default_rng(seed)
     header = make_header(field_cfg, cfg.beam)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=per_label * len(MORPHOLOGY_LABELS), desc="morphology", unit="cutout")
     rows: list[list] = []
     counts = dict.fromkeys(MORPHOLOGY_LABELS, 0)
-    with fresh_output_dir(out_dir) as out:
+    total = per_label * len(MORPHOLOGY_LABELS)
+    with (fresh_output_dir(out_dir) as out,
+          _progress_bar(progress, total, "morphology") as bar):
         for _ in range(per_label):
             for label_id, label in enumerate(MORPHOLOGY_LABELS):
                 for _try in range(200):

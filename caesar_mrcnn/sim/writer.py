@@ -62,7 +62,9 @@ def fresh_output_dir(path: str | Path) -> Iterator[Path]:
         If ``path`` exists and is not an empty folder, or cannot be created.
     """
     path = Path(path)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: is a file, not a folder; choose a new --out")
+    if path.exists() and any(path.iterdir()):
         raise OutputError(f"{path}: output folder exists and is not empty; choose a new --out "
                           "or remove it")
     existed = path.exists()
