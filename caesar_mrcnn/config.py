@@ -55,8 +55,27 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 def load_config(cls: type[T], path: str | Path | None = None,
                 overrides: Sequence[str] = ()) -> T:
-    """Load dataclass ``cls`` from an optional YAML file plus ``key=value`` overrides."""
-    return dataclass_config.load(cls, path, overrides, error=ConfigError)
+    """Load dataclass ``cls`` from an optional YAML file plus ``key=value`` overrides.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, or the ``--set`` overrides when the bad key came from one.
+    """
+    try:
+        return dataclass_config.load(cls, path, overrides, error=ConfigError)
+    except ConfigError as exc:
+        if not overrides:
+            raise
+        merged_error = exc
+    # Say whether the file alone is invalid, or an override made the options so.
+    dataclass_config.load(cls, path, (), error=ConfigError)
+    try:
+        dataclass_config.load(cls, None, overrides, error=ConfigError)
+    except ConfigError as exc:
+        reason = str(exc).removeprefix("options: ")
+        raise ConfigError(f"--set {' '.join(overrides)}: {reason}") from None
+    raise merged_error
 
 
 def dump_config(obj: Any, path: str | Path) -> None:

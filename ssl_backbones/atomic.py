@@ -36,6 +36,8 @@ def atomic_target(path: str | os.PathLike, *, make_parents: bool = True,
         missing (``make_parents=False``), cannot be created, or is not writable.
     """
     path = Path(path)
+    if path.is_dir():
+        raise error(f"{path}: is a folder; give a file name")
     folder = path.parent if str(path.parent) else Path(".")
     if make_parents:
         try:
