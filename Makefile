@@ -29,10 +29,10 @@ test: setup
 	$(BIN)/pytest -q
 
 demo: setup
-	rm -rf $(DEMO_OUT)/field
-	$(BIN)/caesar-mrcnn simulate --config configs/sim/demo.yaml --out $(DEMO_OUT)/field
-	$(BIN)/caesar-mrcnn inspect $(DEMO_OUT)/field/images/mosaic_00000.fits
-	@echo "demo: simulated field, COCO JSON and ground-truth tables in $(DEMO_OUT)/field"
+	CAESAR_MRCNN=$(BIN)/caesar-mrcnn PYTHON=$(PY) scripts/demo.sh $(DEMO_OUT)
+
+demo-train: setup
+	CAESAR_MRCNN=$(BIN)/caesar-mrcnn PYTHON=$(PY) scripts/demo_train.sh $(DEMO_OUT)/train
 
 bench: setup
 	$(PY) scripts/bench/bench_simulate.py
