@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Rebuild the shipped reference models (caesar_mrcnn/weights/) with the project's own pipeline,
+# then score them on held-out fields. Every dataset, seed and setting comes from configs/:
+#   configs/sim/reference.yaml             training fields (seed 1), held-out fields (seed 2027),
+#                                          unlabelled pretraining cutouts (seed 5)
+#   configs/pretrain/reference_byol_r18.yaml   BYOL ResNet18 pretraining
+#   configs/detect/reference_r18.yaml          Mask R-CNN on the frozen BYOL backbone
+# Usage: scripts/train_reference.sh [OUT] [--install]
+#   OUT        work folder (default runs/reference); each stage is skipped when its output exists
+#   --install  copy the packed models into caesar_mrcnn/weights/ at the end
+# Environment: CAESAR_MRCNN (command, default caesar-mrcnn), PYTHON (default python3),
+#   DETECT_STOP_AT (stop the detector's schedule after that step), SKIP_COMPARE=1 (no
+#   Aegean/PyBDSF).
+set -euo pipefail
+
+OUT=runs/reference
+INSTALL=0
+for arg in "$@"; do
+    case "$arg" in
+        --install) INSTALL=1 ;;
+        *) OUT=$arg ;;
+    esac
+done
+CM=${CAESAR_MRCNN:-caesar-mrcnn}
+PY=${PYTHON:-python3}
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+SIM=$HERE/configs/sim/reference.yaml
+mkdir -p "$OUT"
+stamp() { echo "[$(date -u +%H:%M:%S)] $*"; }
+
+# 1. data: labelled training fields, held-out fields, unlabelled cutouts
+[ -d "$OUT/train" ] || { stamp "simulate training fields"; $CM simulate --config "$SIM" --out "$OUT/train" --no-progress; }
+[ -d "$OUT/test" ] || { stamp "simulate held-out fields"; $CM simulate --config "$SIM" --seed 2027 --n-images 40 --out "$OUT/test" --no-progress; }
+[ -d "$OUT/cutouts" ] || { stamp "cutouts"; $CM make-cutouts --sim-config "$SIM" --seed 5 --n 4000 --size 80 --out "$OUT/cutouts" --no-progress; }
+
+# 2. self-supervised backbone (BYOL, ResNet18), then its float16 shipping copy in OUT/models
+if [ ! -f "$OUT/models/ssl_byol_r18.json" ]; then
+    stamp "pretrain BYOL ResNet18"
+    $CM pretrain --config "$HERE/configs/pretrain/reference_byol_r18.yaml" --data "$OUT/cutouts" \
+        --out "$OUT/pretrain" --name ssl_byol_r18 --registry "$OUT/backbones" --no-progress
+    $PY -m caesar_mrcnn.shipped backbone "$OUT/backbones/ssl_byol_r18.npz" "$OUT/models"
+fi
+
+# 3. detector on the frozen float16 backbone (found by name: OUT/models is the registry here)
+# DETECT_STOP_AT=N stops the run after step N of its schedule (as the shipped run was, for
+# time) and takes the detector from that checkpoint.
+export CAESAR_MRCNN_BACKBONES=$OUT/models
+if [ ! -f "$OUT/detect/detector.npz" ]; then
+    stamp "train the detector"
+    if [ -n "${DETECT_STOP_AT:-}" ]; then
+        $PY - "$HERE/configs/detect/reference_r18.yaml" "$OUT" "$DETECT_STOP_AT" <<'PYEOF'
+import sys
+
+from caesar_mrcnn.train import load_train_config, train
+
+config, out, stop = sys.argv[1], sys.argv[2], int(sys.argv[3])
+cfg = load_train_config(config, [f"data.train={out}/train", "backbone.name=ssl_byol_r18",
+                                 f"out={out}/detect"])
+train(cfg, resume=True, stop_at=stop)
+PYEOF
+        $PY -m caesar_mrcnn.shipped from-checkpoint "$OUT/detect" "$OUT/detect/detector.npz" \
+            --step "$DETECT_STOP_AT"
+    else
+        $CM train --config "$HERE/configs/detect/reference_r18.yaml" --data "$OUT/train" \
+            --backbone ssl_byol_r18 --out "$OUT/detect" --resume
+    fi
+fi
+$PY -m caesar_mrcnn.shipped detector "$OUT/detect/detector.npz" "$OUT/models/reference_r18.npz" \
+    --backbone "$OUT/models/ssl_byol_r18.npz"
+$PY -m caesar_mrcnn.shipped sizes "$OUT/models"
+
+# 4. scores on the held-out fields (docs/models.md)
+stamp "evaluate on held-out fields"
+rm -rf "$OUT/eval"
+$CM evaluate --data "$OUT/test" --weights "$OUT/models/reference_r18.npz" --out "$OUT/eval"
+if [ "${SKIP_COMPARE:-0}" != 1 ]; then
+    stamp "compare with Aegean and PyBDSF"
+    rm -rf "$OUT/compare"
+    $CM compare --data "$OUT/test" --weights "$OUT/models/reference_r18.npz" --out "$OUT/compare"
+fi
+
+if [ "$INSTALL" = 1 ]; then
+    cp "$OUT/models/ssl_byol_r18.npz" "$OUT/models/ssl_byol_r18.json" \
+       "$OUT/models/reference_r18.npz" "$HERE/caesar_mrcnn/weights/"
+    stamp "installed into caesar_mrcnn/weights/"
+fi
+stamp "done: models in $OUT/models, report in $OUT/eval"
