@@ -29,6 +29,7 @@ stamp "3/3 score against the ground truth"
 $CM evaluate --data "$OUT/field" --weights "$WEIGHTS" --out "$OUT/evaluation"
 
 $PY - "$OUT" "$(( $(date +%s) - START ))" <<'PYEOF'
+import csv
 import json
 import sys
 from pathlib import Path
@@ -38,7 +39,15 @@ r = json.loads((out / "evaluation" / "report.json").read_text())
 
 
 def pct(row):
-    return f"{100 * row['value']:.1f} % ({row['k']}/{row['n']})"
+    return f"{100 * row['k'] / row['n']:.1f} % ({row['k']}/{row['n']})" if row["n"] else "-"
+
+
+def above(name, cls, snr):
+    """k and n of a class summed over the SNR bins from ``snr`` up."""
+    with open(out / "evaluation" / f"{name}.csv") as fh:
+        rows = [x for x in csv.DictReader(fh)
+                if x["class"] == cls and x["snr_lo"] and float(x["snr_lo"]) >= snr]
+    return {"k": sum(int(x["k"]) for x in rows), "n": sum(int(x["n"]) for x in rows)}
 
 
 print(f"\ndemo finished in {seconds // 60} min {seconds % 60} s")
@@ -55,7 +64,10 @@ print(f"  completeness   {pct(r['completeness'])}")
 print(f"  reliability    {pct(r['reliability'])}")
 for name, row in r["completeness_per_class"].items():
     rel = r["reliability_per_class"].get(name)
-    print(f"    {name:20s} completeness {pct(row)}"
-          + (f", reliability {pct(rel)}" if rel else ""))
+    if row["n"] or (rel and rel["n"]):
+        print(f"    {name:20s} completeness {pct(row)}"
+              + (f", reliability {pct(rel)}" if rel else ""))
+print(f"  compact sources at SNR >= 5: completeness {pct(above('completeness', 'compact', 5))}, "
+      f"reliability {pct(above('reliability', 'compact', 5))}")
 print(f"  classification accuracy of matched sources {100 * r['classification_accuracy']:.1f} %")
 PYEOF
