@@ -202,7 +202,8 @@ def _add_evaluate(sub) -> None:
     _add_common_config(p)
     p.add_argument("--data", required=True, metavar="PATH",
                    help="simulated-field folder, COCO JSON or caesar JSON list")
-    p.add_argument("--weights", required=True, metavar="FILE", help="trained detector weights")
+    p.add_argument("--weights", default=None, metavar="FILE",
+                   help="trained detector weights (default: the shipped reference detector)")
     p.add_argument("--out", required=True, metavar="DIR", help="report folder (created)")
     p.add_argument("--iou", type=float, default=0.5, help="mask IoU of a match (default 0.5)")
     p.add_argument("--snr-bins", default=None, metavar="E1,E2,...",

@@ -119,7 +119,8 @@ def detect(samples: Sequence[Sample], weights: str | Path | None = None, config=
     samples : sequence of Sample
         Images to run on.
     weights : path-like, optional
-        Trained detector weights (needed unless ``predictor_factory`` is given).
+        Trained detector weights; the shipped reference detector when None and no
+        ``predictor_factory`` is given.
     config : caesar_mrcnn.infer.InferConfig, optional
         Inference options.
     predictor_factory : callable, optional
@@ -133,7 +134,11 @@ def detect(samples: Sequence[Sample], weights: str | Path | None = None, config=
     """
     from caesar_mrcnn import infer
 
-    if predictor_factory is None and (weights is None or not Path(weights).exists()):
+    if predictor_factory is None and weights is None:
+        from caesar_mrcnn.shipped import shipped_detector
+
+        weights = shipped_detector()
+    if predictor_factory is None and not Path(weights).exists():
         raise WeightsError(f"--weights {weights}: no such file; train a model first "
                            "(caesar-mrcnn train) or give the path of its weights")
     out = []
@@ -145,7 +150,7 @@ def detect(samples: Sequence[Sample], weights: str | Path | None = None, config=
     return out
 
 
-def evaluate(data: str | Path, weights: str | Path, out: str | Path, iou: float = 0.5,
+def evaluate(data: str | Path, weights: str | Path | None, out: str | Path, iou: float = 0.5,
              snr_bins: str | Sequence[float] | None = None, config: str | Path | None = None,
              overrides: Sequence[str] = (), confidence: float = 0.95) -> EvaluationResult:
     """Detect sources in a labelled dataset, score them, and write a report folder.
@@ -154,8 +159,8 @@ def evaluate(data: str | Path, weights: str | Path, out: str | Path, iou: float 
     ----------
     data : path-like
         Dataset (COCO JSON, caesar JSON list) or simulated-field folder.
-    weights : path-like
-        Trained detector weights.
+    weights : path-like or None
+        Trained detector weights; None for the shipped reference detector.
     out : path-like
         Report folder (created): report.json, CSV tables, PNG plots.
     iou : float
@@ -177,6 +182,10 @@ def evaluate(data: str | Path, weights: str | Path, out: str | Path, iou: float 
     bins = parse_snr_bins(snr_bins)
     check_output_folder(out)
     cfg = infer_config(config, overrides)
+    if weights is None:
+        from caesar_mrcnn.shipped import shipped_detector
+
+        weights = shipped_detector()
     if not Path(weights).exists():
         raise WeightsError(f"--weights {weights}: no such file; train a model first "
                            "(caesar-mrcnn train) or give the path of its weights")
