@@ -249,6 +249,10 @@ def detect_tiles(image: Any, shape: tuple[int, int], tiles: Sequence[Tile], pred
 # --- the whole run ---------------------------------------------------------------------------
 
 
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+"""File name extensions ``--plot`` accepts (the format follows the extension)."""
+
+
 def _check_outputs(paths: dict[str, str | os.PathLike | None],
                    inputs: Sequence[str | os.PathLike | None] = ()) -> None:
     """Fail before any work when an output cannot be written.
@@ -276,6 +280,9 @@ def _check_outputs(paths: dict[str, str | os.PathLike | None],
         taken[resolved] = f"{kind} output"
         if kind == "catalog":
             catalog_format(p)
+        if kind == "plot" and Path(p).suffix.lower() not in PLOT_SUFFIXES:
+            raise OutputError(f"{p}: unknown plot format; name the file with one of "
+                              f"{', '.join(PLOT_SUFFIXES)}")
 
 
 def _load_model(weights: str | os.PathLike | None) -> tuple[Predictor, Preprocess, dict]:

@@ -223,3 +223,15 @@ def test_sigterm_during_simulate_leaves_no_output_folder(tmp_path):
     assert err.strip().splitlines()[-1] == ("caesar-mrcnn: interrupted; no partial output was "
                                             "written")
     assert not out.exists()
+
+
+def test_infer_plot_with_an_unknown_extension_is_refused(tmp_path, capsys):
+    image = tmp_path / "img.fits"
+    fits.PrimaryHDU(np.random.default_rng(0).normal(size=(64, 64)).astype("f4")).writeto(image)
+    rc = main(["infer", str(image), "--regions", str(tmp_path / "out.reg"),
+               "--plot", str(tmp_path / "overlay.fits")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0
+    assert err[-1].startswith("caesar-mrcnn: error:") and "overlay.fits" in err[-1]
+    assert not (tmp_path / "overlay.fits").exists()
+    assert not (tmp_path / "out.reg").exists()
