@@ -150,35 +150,55 @@ def load_detector(path: str | Path) -> tuple[Any, dict[str, Any]]:
     WeightsError
         Missing or corrupt file, other class names, or weights that do not fit the model.
     """
-    from caesar_mrcnn.config import from_dict
-    from caesar_mrcnn.data.preprocess import PreprocessConfig
-    from caesar_mrcnn.modeling.config import ModelConfig
     from caesar_mrcnn.modeling.maskrcnn import MaskRCNN
 
     path = Path(path)
     meta, arrays = read_detector(path)
+    model_cfg, pre_cfg = stored_configs(meta, path)
+    model = MaskRCNN(model_cfg)
+    assign_weights(list(model.weights), arrays, path)
+    meta = dict(meta)
+    meta["model_config"] = model_cfg
+    meta["preprocess_config"] = pre_cfg
+    return model, meta
+
+
+def stored_configs(meta: dict[str, Any], path: Path) -> tuple[Any, Any]:
+    """The model and preprocessing configurations stored in a detector file's metadata.
+
+    Raises
+    ------
+    WeightsError
+        If the file was trained for another class set or its configuration does not fit.
+    """
+    from caesar_mrcnn.config import from_dict
+    from caesar_mrcnn.data.preprocess import PreprocessConfig
+    from caesar_mrcnn.modeling.config import ModelConfig
+
     if list(meta.get("classes", [])) != list(CLASS_NAMES):
         raise WeightsError(f"{path}: trained for classes {meta.get('classes')} but this version "
                            f"knows {list(CLASS_NAMES)}; retrain the detector")
     try:
         model_cfg = from_dict(ModelConfig, meta["model"], f"{path} model")
         pre_cfg = from_dict(PreprocessConfig, meta["preprocess"], f"{path} preprocess")
-    except (ConfigError, KeyError) as exc:
+    except (ConfigError, KeyError, TypeError) as exc:
         raise WeightsError(f"{path}: its stored configuration does not fit this version "
                            f"({exc}); retrain or use the matching software version") from None
-    model = MaskRCNN(model_cfg)
-    weights = list(model.weights)
-    if len(weights) != len(arrays):
-        raise WeightsError(f"{path}: holds {len(arrays)} weights but its model has "
-                           f"{len(weights)}; the file and this software version do not match")
-    for i, (var, arr) in enumerate(zip(weights, arrays)):
-        if tuple(var.shape) != tuple(arr.shape):
-            raise WeightsError(f"{path}: weight {i} ({var.path}) has shape {tuple(arr.shape)} "
+    return model_cfg, pre_cfg
+
+
+def assign_weights(variables: list, values: list, path: Path) -> None:
+    """Assign stored arrays to a model's variables, in order, after checking count and shapes.
+
+    Nothing is assigned unless every value fits, so a bad file leaves the model untouched.
+    """
+    if len(variables) != len(values):
+        raise WeightsError(f"{path}: holds {len(values)} weights but its model has "
+                           f"{len(variables)}; the file and this software version do not match")
+    for i, (var, value) in enumerate(zip(variables, values)):
+        if tuple(var.shape) != tuple(value.shape):
+            raise WeightsError(f"{path}: weight {i} ({var.path}) has shape {tuple(value.shape)} "
                                f"but the model needs {tuple(var.shape)}; the file and this "
                                "software version do not match")
-    for var, arr in zip(weights, arrays):
-        var.assign(arr)
-    meta = dict(meta)
-    meta["model_config"] = model_cfg
-    meta["preprocess_config"] = pre_cfg
-    return model, meta
+    for var, value in zip(variables, values):
+        var.assign(np.asarray(value, dtype=var.dtype))

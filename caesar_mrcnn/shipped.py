@@ -346,23 +346,16 @@ def load_compact_detector(path: str | Path, search_dirs: Sequence[str | Path] = 
     WeightsError
         Corrupt file, backbone not found or changed, or weights that do not fit the model.
     """
-    from caesar_mrcnn.classes import CLASS_NAMES
-    from caesar_mrcnn.config import from_dict
-    from caesar_mrcnn.data.preprocess import PreprocessConfig
-    from caesar_mrcnn.modeling.config import ModelConfig
+    from caesar_mrcnn.detector_io import assign_weights, stored_configs
     from caesar_mrcnn.modeling.maskrcnn import MaskRCNN
 
     path = Path(path)
     meta, arrays = read_compact(path)
-    if list(meta.get("classes", [])) != list(CLASS_NAMES):
-        raise WeightsError(f"{path}: trained for classes {meta.get('classes')} but this version "
-                           f"knows {list(CLASS_NAMES)}; retrain the detector")
+    model_cfg, pre_cfg = stored_configs(meta, path)
     try:
-        model_cfg = from_dict(ModelConfig, meta["model"], f"{path} model")
-        pre_cfg = from_dict(PreprocessConfig, meta["preprocess"], f"{path} preprocess")
         ref = meta["backbone_ref"]
         records = meta["weights"]
-    except (ConfigError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise WeightsError(f"{path}: its stored configuration does not fit this version "
                            f"({exc}); use the matching software version") from None
     backbone, backbone_file = _find_backbone(ref["name"], ref["digest"], path.parent,
@@ -373,18 +366,13 @@ def load_compact_detector(path: str | Path, search_dirs: Sequence[str | Path] = 
         raise WeightsError(f"{path}: holds {len(records)} weights but its model has "
                            f"{len(variables)}; the file and this software version do not match")
     values = []
-    for i, (var, rec) in enumerate(zip(variables, records)):
+    for i, rec in enumerate(records):
         value = backbone.get(rec["backbone"]) if "backbone" in rec else arrays.get(f"w{i:05d}")
         if value is None:
             raise WeightsError(f"{path}: weight {i} ({rec.get('path')}) is missing; pack the "
                                "detector again")
-        if tuple(var.shape) != tuple(value.shape):
-            raise WeightsError(f"{path}: weight {i} ({var.path}) has shape {tuple(value.shape)} "
-                               f"but the model needs {tuple(var.shape)}; the file and this "
-                               "software version do not match")
         values.append(value)
-    for var, value in zip(variables, values):
-        var.assign(np.asarray(value, dtype=var.dtype))
+    assign_weights(variables, values, path)
     meta = dict(meta)
     meta.update(model_config=model_cfg, preprocess_config=pre_cfg,
                 backbone_file=str(backbone_file))
