@@ -84,6 +84,20 @@ def _load_samples(path: str, option: str):
     return samples
 
 
+@contextlib.contextmanager
+def _op_determinism():
+    """TensorFlow's deterministic kernels inside the block, the previous setting after it."""
+    from tensorflow.python.framework import config as tf_config
+
+    before = tf_config.is_op_determinism_enabled()
+    tf_config.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not before:
+            tf_config.disable_op_determinism()
+
+
 def _make_train_step(model, optimizer, variables: list, ctx, jit_compile: bool, counter):
     """A compiled step: losses, gradients (averaged over ranks), clipped update.
 
@@ -335,7 +349,8 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at: int | None = None) ->
     Notes
     -----
     Seeds Keras' global random generators with ``cfg.seed`` (model initialisation), and sets
-    the Keras dtype policy to ``cfg.precision`` for the duration of the call.
+    the Keras dtype policy to ``cfg.precision`` (and TensorFlow's deterministic kernels with
+    ``cfg.deterministic``) for the duration of the call.
 
     Raises
     ------
@@ -381,6 +396,8 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at: int | None = None) ->
     stack = contextlib.ExitStack()
     try:
         stack.enter_context(_sigterm_as_interrupt())
+        if cfg.deterministic:
+            stack.enter_context(_op_determinism())
         run.build(weights, backbone_meta)
         start = run.restore_or_start()
         result.step = start

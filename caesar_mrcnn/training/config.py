@@ -161,6 +161,12 @@ class TrainConfig:
         Seed of initialisation, data order, crops and augmentation.
     jit_compile : bool
         XLA-compile the train step.
+    deterministic : bool
+        Use TensorFlow's deterministic kernels for the duration of the run, so that a run
+        repeated (or interrupted and resumed) with the same seed and world size gives the same
+        weights bit for bit. Without it, the order of floating-point sums in multithreaded
+        kernels can change the last bits, and the discrete steps of a detector (top-k
+        proposals, sampling, NMS) can grow those into visibly different runs. Costs some speed.
     precision : {"float32", "mixed_float16", "mixed_bfloat16"}
         Compute precision (``mixed_float16`` adds dynamic loss scaling);
         ``model.mixed_precision: true`` means ``mixed_float16``.
@@ -184,6 +190,7 @@ class TrainConfig:
     validate_every: int = 0
     seed: int = 0
     jit_compile: bool = False
+    deterministic: bool = False
     precision: str = "float32"
     progress: bool = True
 
