@@ -360,16 +360,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_TENSORFLOW_COMMANDS = frozenset({"pretrain", "ssl-eval", "train", "infer", "evaluate",
+                                  "compare"})
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its C++ start-up notices kept off stderr.
+
+    Its native libraries announce oneDNN and CPU features through a logger that
+    ``TF_CPP_MIN_LOG_LEVEL`` does not reach, before Python can configure anything; they would
+    bury the one-line error of a bad input. ``--verbose`` or an explicit
+    ``TF_CPP_MIN_LOG_LEVEL`` keeps them.
+    """
+    import importlib
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            try:
+                importlib.import_module("tensorflow")
+            except ImportError:
+                pass  # the command itself reports a missing or broken TensorFlow
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s: %(message)s")
+    quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ and not args.verbose
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if quiet and args.command in _TENSORFLOW_COMMANDS:
+        _import_tensorflow_quietly()
     previous = _sigterm_as_interrupt()
     try:
         return int(args.func(args) or 0)

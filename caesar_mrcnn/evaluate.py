@@ -134,17 +134,16 @@ def detect(samples: Sequence[Sample], weights: str | Path | None = None, config=
     """
     from caesar_mrcnn import infer
 
-    if predictor_factory is None and weights is None:
-        from caesar_mrcnn.shipped import shipped_detector
-
-        weights = shipped_detector()
-    if predictor_factory is None and not Path(weights).exists():
-        raise WeightsError(f"--weights {weights}: no such file; train a model first "
-                           "(caesar-mrcnn train) or give the path of its weights")
+    detector = None
+    if predictor_factory is None:
+        if weights is not None and not Path(weights).exists():
+            raise WeightsError(f"--weights {weights}: no such file; train a model first "
+                               "(caesar-mrcnn train) or give the path of its weights")
+        detector = infer.load_detector(weights)  # once for every image
     out = []
     for sample in samples:
         predictor = predictor_factory(sample) if predictor_factory else None
-        result = infer.infer_image(sample.image_path, weights=weights, predictor=predictor,
+        result = infer.infer_image(sample.image_path, detector=detector, predictor=predictor,
                                    config=config)
         out.append(detections_from_result(result))
     return out

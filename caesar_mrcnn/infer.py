@@ -285,18 +285,52 @@ def _check_outputs(paths: dict[str, str | os.PathLike | None],
                               f"{', '.join(PLOT_SUFFIXES)}")
 
 
-def _load_model(weights: str | os.PathLike | None) -> tuple[Predictor, Preprocess, dict]:
-    """Predictor, preprocessing and metadata of a saved detector."""
+@dataclass(frozen=True)
+class Detector:
+    """A detector loaded once, to run on many images.
+
+    Attributes
+    ----------
+    predictor : callable
+        ``predict(batch, windows) -> dict`` of the model.
+    preprocess : callable
+        The preprocessing the detector was trained with.
+    metadata : dict
+        The detector file's metadata (model, backbone and preprocessing settings).
+    path : pathlib.Path
+        The detector file.
+    """
+
+    predictor: Predictor
+    preprocess: Preprocess
+    metadata: dict
+    path: Path
+
+    @property
+    def image_size(self) -> int:
+        return int(self.metadata["model"]["image_size"])
+
+
+def load_detector(weights: str | os.PathLike | None = None) -> Detector:
+    """Load a detector file written by training; the shipped reference detector when None.
+
+    Raises
+    ------
+    WeightsError
+        A missing, corrupt or incompatible file (one-line message naming it).
+    """
     if weights is None:
-        raise WeightsError("no detector weights given; pass --weights PATH (a file written by "
-                           "caesar-mrcnn train)")
+        from caesar_mrcnn.shipped import shipped_detector
+
+        weights = shipped_detector()
     if not Path(weights).exists():
         raise WeightsError(f"{weights}: detector weights not found; pass --weights PATH of a "
                            "file written by caesar-mrcnn train")
     from caesar_mrcnn.shipped import load_any_detector
 
     model, metadata = load_any_detector(weights)
-    return ModelPredictor(model), preprocess_from_metadata(metadata), dict(metadata)
+    return Detector(ModelPredictor(model), preprocess_from_metadata(metadata), dict(metadata),
+                    Path(weights))
 
 
 def preprocess_from_metadata(metadata: dict) -> Preprocess:
@@ -316,7 +350,8 @@ def preprocess_from_metadata(metadata: dict) -> Preprocess:
 
 
 def infer_image(image_path: str | os.PathLike, *, weights: str | os.PathLike | None = None,
-                predictor: Predictor | None = None, preprocess: Preprocess | None = None,
+                detector: Detector | None = None, predictor: Predictor | None = None,
+                preprocess: Preprocess | None = None,
                 config: InferConfig | None = None, regions: str | os.PathLike | None = None,
                 catalog: str | os.PathLike | None = None,
                 json_path: str | os.PathLike | None = None,
@@ -330,7 +365,10 @@ def infer_image(image_path: str | os.PathLike, *, weights: str | os.PathLike | N
     image_path : path-like
         FITS image (2D, or a cube with ``plane``).
     weights : path-like, optional
-        Detector file written by training; used when ``predictor`` is None.
+        Detector file written by training; used when ``predictor`` and ``detector`` are None
+        (the shipped reference detector when all three are None).
+    detector : Detector, optional
+        A detector already loaded with :func:`load_detector` (to run on many images).
     predictor : callable, optional
         ``predict(batch, windows) -> dict`` (see the module docstring); overrides ``weights``.
     preprocess : callable, optional
@@ -364,21 +402,18 @@ def infer_image(image_path: str | os.PathLike, *, weights: str | os.PathLike | N
     cfg = config or InferConfig()
     cfg.validate()
     outputs = {"regions": regions, "catalog": catalog, "json": json_path, "plot": plot}
-    _check_outputs(outputs, inputs=(image_path, weights))
+    _check_outputs(outputs, inputs=(image_path, weights, detector.path if detector else None))
     from caesar_mrcnn.io.fits import open_image
 
     run_meta: dict[str, Any] = {}
     with open_image(image_path, plane=plane, hdu=hdu) as image:
         if predictor is None:
-            if weights is None:
-                from caesar_mrcnn.shipped import shipped_detector
-
-                weights = shipped_detector()
-            predictor, model_pre, model_meta = _load_model(weights)
-            preprocess = preprocess or model_pre
-            run_meta["WEIGHTS"] = Path(weights).name
-            run_meta["BACKBONE"] = str(model_meta.get("backbone", {}).get("name", ""))
-            size = int(model_meta["model"]["image_size"])
+            detector = detector or load_detector(weights)
+            predictor = detector.predictor
+            preprocess = preprocess or detector.preprocess
+            run_meta["WEIGHTS"] = detector.path.name
+            run_meta["BACKBONE"] = str(detector.metadata.get("backbone", {}).get("name", ""))
+            size = detector.image_size
             if cfg.tile is not None and cfg.tile != size:
                 log.warning("tile %d differs from the detector's input size %d",
                             cfg.tile, size)

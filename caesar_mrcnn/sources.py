@@ -8,13 +8,18 @@ memory. Background and rms come from sigma-clipped statistics on a coarse grid o
 Conventions
 -----------
 * Pixel coordinates are 0-based (numpy), ``x`` along columns, ``y`` along rows.
-* Fluxes are measured on background-subtracted pixels. Peak in the image unit (Jy/beam);
-  integrated flux density ``S = sum(pixels) / beam_area_pix`` (Jy), with error
-  ``rms * sqrt(npix / beam_area_pix)``.
-* Sizes are the FWHM of the flux-weighted second moments of the masked pixels (``2.3548 sigma``),
-  not deconvolved from the beam; the mask truncates faint wings, so extended sources read
-  slightly small. The position angle is east of north, measured through the local WCS Jacobian
-  (any axis flip or rotation of the image is handled).
+* Fluxes are measured on background-subtracted pixels. Peak in the image unit (Jy/beam).
+  The island flux density is ``sum(mask pixels) / beam_area_pix`` (Jy), with error
+  ``rms * sqrt(npix / beam_area_pix)``; it misses the wings below the mask threshold.
+* Compact single-island sources are also fitted with an elliptical Gaussian over the mask grown
+  by one beam FWHM (:mod:`caesar_mrcnn.gaussfit`). Where the fit succeeds (``fitted`` is True),
+  ``int_flux`` is the Gaussian's flux density with its Condon (1997) error, or its peak times
+  one beam when it is not significantly larger than the beam (``unresolved``), and the sizes
+  and angle are the Gaussian's; elsewhere ``int_flux`` is the island flux density and the sizes are
+  the FWHM of the flux-weighted second moments of the masked pixels (``2.3548 sigma``), which
+  the mask truncation makes read slightly small. Sizes are not deconvolved from the beam.
+* Position angles are east of north, measured through the local WCS Jacobian (any axis flip or
+  rotation of the image is handled).
 """
 
 from __future__ import annotations
@@ -31,10 +36,16 @@ from scipy import ndimage
 
 from caesar_mrcnn.classes import CLASS_IDS
 from caesar_mrcnn.data.dataset import Annotation
+from caesar_mrcnn.gaussfit import (
+    FWHM_PER_SIGMA,
+    condon_flux_error,
+    condon_relative_errors,
+    fit_gaussian,
+    is_resolved,
+)
 
 log = logging.getLogger(__name__)
 
-FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 _EQUATORIAL = ("icrs", "fk5", "fk4")
 
 
@@ -246,23 +257,28 @@ _COLUMNS = (
     ("score", np.float32, None, "detection score"),
     ("x", np.float64, u.pix, "mask centroid, column (0-based)"),
     ("y", np.float64, u.pix, "mask centroid, row (0-based)"),
-    ("x_w", np.float64, u.pix, "flux-weighted centroid, column (0-based)"),
-    ("y_w", np.float64, u.pix, "flux-weighted centroid, row (0-based)"),
-    ("ra", np.float64, u.deg, "right ascension of the flux-weighted centroid"),
-    ("dec", np.float64, u.deg, "declination of the flux-weighted centroid"),
+    ("x_w", np.float64, u.pix, "Gaussian centre or flux-weighted centroid, column (0-based)"),
+    ("y_w", np.float64, u.pix, "Gaussian centre or flux-weighted centroid, row (0-based)"),
+    ("ra", np.float64, u.deg, "right ascension of (x_w, y_w)"),
+    ("dec", np.float64, u.deg, "declination of (x_w, y_w)"),
     ("peak_flux", np.float64, u.Jy / u.beam, "peak brightness above the background"),
-    ("int_flux", np.float64, u.Jy, "integrated flux density"),
-    ("err_int_flux", np.float64, u.Jy, "integrated flux density error from the local rms"),
+    ("int_flux", np.float64, u.Jy,
+     "integrated flux density (Gaussian fit where fitted, else island sum)"),
+    ("err_int_flux", np.float64, u.Jy, "integrated flux density error"),
+    ("island_flux", np.float64, u.Jy, "sum of the mask pixels over the beam area"),
+    ("err_island_flux", np.float64, u.Jy, "island flux density error from the local rms"),
     ("local_bkg", np.float64, u.Jy / u.beam, "local background"),
     ("local_rms", np.float64, u.Jy / u.beam, "local rms noise"),
     ("snr", np.float64, None, "peak / local rms"),
-    ("maj_fwhm", np.float64, u.arcsec, "major axis FWHM from second moments"),
-    ("min_fwhm", np.float64, u.arcsec, "minor axis FWHM from second moments"),
+    ("maj_fwhm", np.float64, u.arcsec, "major axis FWHM (Gaussian fit or second moments)"),
+    ("min_fwhm", np.float64, u.arcsec, "minor axis FWHM (Gaussian fit or second moments)"),
     ("pa", np.float64, u.deg, "position angle of the major axis, east of north"),
     ("maj_fwhm_pix", np.float64, u.pix, "major axis FWHM (pixels)"),
     ("min_fwhm_pix", np.float64, u.pix, "minor axis FWHM (pixels)"),
     ("npix", np.int64, u.pix, "pixels in the mask"),
     ("nislands", np.int32, None, "connected islands in the mask"),
+    ("fitted", bool, None, "flux density and shape from an elliptical Gaussian fit"),
+    ("unresolved", bool, None, "fitted and no larger than the beam: int_flux = fitted peak"),
     ("bbox_y0", np.int64, u.pix, "bounding box first row"),
     ("bbox_x0", np.int64, u.pix, "bounding box first column"),
     ("bbox_y1", np.int64, u.pix, "bounding box end row (exclusive)"),
@@ -307,6 +323,50 @@ def _object_moments(ann: Annotation, pix: np.ndarray, bkg: float
     dx, dy = xs + x0 - xw, ys + y0 - yw
     cxx, cyy, cxy = (w * dx * dx).sum(), (w * dy * dy).sum(), (w * dx * dy).sum()
     return xc, yc, xw, yw, cxx, cyy, cxy, vals.max(), vals.sum(), vals.size
+
+
+def beam_fwhm_pix(beam_area_pix: float) -> float:
+    """FWHM (pixels) of the circular Gaussian beam with this solid angle (pixels)."""
+    return math.sqrt(4.0 * math.log(2.0) * beam_area_pix / math.pi)
+
+
+def fit_compact(ann: Annotation, image: Any, shape: tuple[int, int], bkg: float,
+                centre: tuple[float, float], cov: np.ndarray, beam_fwhm: float):
+    """Fit an elliptical Gaussian to one object over its mask grown by one beam FWHM.
+
+    Parameters
+    ----------
+    ann : Annotation
+        The object (mask cropped to its bounding box, image pixels).
+    image : numpy.ndarray or LazyImage
+        The image (Jy/beam).
+    shape : tuple of int
+        ``(ny, nx)`` of the image.
+    bkg : float
+        Local background (Jy/beam), subtracted before the fit.
+    centre, cov
+        Starting centre ``(x, y)`` and covariance (pixels), e.g. from the second moments.
+    beam_fwhm : float
+        Beam FWHM (pixels): the growth of the mask, so that the wings below the detection
+        threshold take part in the fit.
+
+    Returns
+    -------
+    caesar_mrcnn.gaussfit.GaussianFit
+    """
+    grow = max(int(math.ceil(beam_fwhm)), 1)
+    y0, x0, y1, x1 = ann.bbox
+    ny, nx = shape
+    wy0, wx0 = max(y0 - grow, 0), max(x0 - grow, 0)
+    wy1, wx1 = min(y1 + grow, ny), min(x1 + grow, nx)
+    mask = np.zeros((wy1 - wy0, wx1 - wx0), dtype=bool)
+    mask[y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0] = ann.mask
+    region = ndimage.distance_transform_edt(~mask) <= grow
+    pix = read_window(image, wy0, wy1, wx0, wx1).astype(np.float64) - bkg
+    region &= np.isfinite(pix)
+    ys, xs = np.nonzero(region)
+    return fit_gaussian(pix[ys, xs], xs + wx0, ys + wy0, centre[0], centre[1], cov,
+                        min_sigma=0.5 * beam_fwhm / FWHM_PER_SIGMA)
 
 
 def measure_sources(objects: list[Annotation], image: Any, shape: tuple[int, int], *,
@@ -374,6 +434,21 @@ def measure_sources(objects: list[Annotation], image: Any, shape: tuple[int, int
         nislands[i] = ndimage.label(ann.mask, structure=eight)[1]
     xc, yc, xw, yw, cxx, cyy, cxy, peak, total, npix = rows.T
     cov = np.stack([np.stack([cxx, cxy], -1), np.stack([cxy, cyy], -1)], -2)
+
+    fitted = np.zeros(n, dtype=bool)
+    fit_volume = np.full(n, np.nan)
+    fit_peak = np.full(n, np.nan)
+    if beam_area_pix:
+        beam_fwhm = beam_fwhm_pix(beam_area_pix)
+        for i, ann in enumerate(objects):
+            if ann.category != "compact" or nislands[i] != 1 or not np.isfinite(xw[i]):
+                continue
+            fit = fit_compact(ann, image, shape, float(bkg[i]), (xw[i], yw[i]), cov[i],
+                              beam_fwhm)
+            if fit.ok:
+                fitted[i] = True
+                xw[i], yw[i], cov[i] = fit.x, fit.y, fit.cov
+                fit_volume[i], fit_peak[i] = fit.volume, fit.peak
     maj_pix, min_pix, pa_pix = ellipse_from_covariance(cov, None)
     if wcs is not None:
         ra, dec, _ = radec(wcs, xw, yw)
@@ -386,10 +461,26 @@ def measure_sources(objects: list[Annotation], image: Any, shape: tuple[int, int
         head = f"{name_prefix} " if name_prefix else ""
         names = np.array([f"{head}X{x:.1f}Y{y:.1f}" for x, y in zip(xw, yw)], dtype=str)
     if beam_area_pix:
-        int_flux = total / beam_area_pix
-        err_int = rms * np.sqrt(npix / beam_area_pix)
+        island_flux = total / beam_area_pix
+        err_island = rms * np.sqrt(npix / beam_area_pix)
+        fit_flux = fit_volume / beam_area_pix
+        fwhm_pix = np.stack([maj_pix, min_pix], -1) * FWHM_PER_SIGMA
+        fit_snr = fit_peak / rms
+        err_fit = condon_flux_error(fit_flux, fit_snr, fwhm_pix[:, 0], fwhm_pix[:, 1],
+                                    beam_fwhm)
+        # A point source is one beam: its flux density (Jy) is its peak (Jy/beam), which noise
+        # biases less than the product of the two fitted axes.
+        resolved = is_resolved(fit_snr, fwhm_pix[:, 0], fwhm_pix[:, 1], beam_fwhm)
+        unresolved = fitted & ~resolved
+        point_err = fit_peak * condon_relative_errors(fit_snr, beam_fwhm, beam_fwhm,
+                                                      beam_fwhm)[0]
+        fit_flux = np.where(unresolved, fit_peak, fit_flux)
+        err_fit = np.where(unresolved, point_err, err_fit)
+        int_flux = np.where(fitted, fit_flux, island_flux)
+        err_int = np.where(fitted, err_fit, err_island)
     else:
-        int_flux = err_int = np.full(n, np.nan)
+        int_flux = err_int = island_flux = err_island = np.full(n, np.nan)
+        unresolved = np.zeros(n, dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         snr = peak / rms
     cols = {
@@ -399,10 +490,12 @@ def measure_sources(objects: list[Annotation], image: Any, shape: tuple[int, int
         "score": np.array([a.attrs.get("score", np.nan) for a in objects], dtype=float),
         "x": xc, "y": yc, "x_w": xw, "y_w": yw, "ra": ra, "dec": dec,
         "peak_flux": peak, "int_flux": int_flux, "err_int_flux": err_int,
+        "island_flux": island_flux, "err_island_flux": err_island,
         "local_bkg": bkg, "local_rms": rms, "snr": snr,
         "maj_fwhm": maj_as, "min_fwhm": min_as, "pa": pa,
         "maj_fwhm_pix": maj_pix * FWHM_PER_SIGMA, "min_fwhm_pix": min_pix * FWHM_PER_SIGMA,
-        "npix": npix.astype(np.int64), "nislands": nislands,
+        "npix": npix.astype(np.int64), "nislands": nislands, "fitted": fitted,
+        "unresolved": unresolved,
         "bbox_y0": boxes[:, 0], "bbox_x0": boxes[:, 1],
         "bbox_y1": boxes[:, 2], "bbox_x1": boxes[:, 3],
         "flag_edge": (boxes[:, 0] == 0) | (boxes[:, 1] == 0) | (boxes[:, 2] == ny)

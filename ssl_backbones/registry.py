@@ -123,6 +123,10 @@ def resolve_backbone(name_or_path: str | Path, search_dirs: Sequence[str | Path]
     if as_path.suffix in (".npz", ".json") or os.sep in text or as_path.is_file():
         if not as_path.is_file():
             raise RegistryError(f"{as_path}: no such backbone file")
+        if as_path.suffix not in (".npz", ".json"):
+            raise RegistryError(f"{as_path}: not a backbone file; give the .npz written by "
+                                "`caesar-mrcnn pretrain` (with its .json beside it) or a "
+                                "registered name")
         return _load_entry(as_path.with_suffix(".npz"), as_path.with_suffix(".json"))
     for folder in _search_path(search_dirs, registry):
         meta_path = folder / f"{text}.json"

@@ -83,3 +83,18 @@ def test_inspect_as_a_process(tmp_path):
     assert proc.returncode != 0
     assert proc.stderr.strip().count("\n") == 0
     assert str(path) in proc.stderr and "truncated" in proc.stderr
+
+
+def test_a_tensorflow_command_fails_in_one_line_too(tmp_path):
+    """TensorFlow's native start-up notices must not bury the error (nor need an env var)."""
+    import os
+
+    path = _write_bad("truncated", tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    proc = subprocess.run([sys.executable, "-m", "caesar_mrcnn.cli", "infer", str(path),
+                           "--regions", str(tmp_path / "out.reg")],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert str(path) in proc.stderr and "truncated" in proc.stderr
+    assert not (tmp_path / "out.reg").exists()

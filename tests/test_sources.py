@@ -115,8 +115,13 @@ def test_noise_background_snr_and_flux_error():
     assert row["local_bkg"] == pytest.approx(bkg, abs=0.2 * rms)
     assert row["snr"] == pytest.approx(row["peak_flux"] / row["local_rms"])
     assert row["snr"] == pytest.approx(50, rel=0.15)
-    assert row["err_int_flux"] == pytest.approx(row["local_rms"] * math.sqrt(mask.sum()
-                                                                             / BEAM_AREA))
+    assert row["err_island_flux"] == pytest.approx(row["local_rms"] * math.sqrt(mask.sum()
+                                                                                / BEAM_AREA))
+    # a fitted, resolved Gaussian (1.2 beams across): its whole flux within its Condon error
+    assert row["fitted"] and not row["unresolved"]
+    true_flux = 5e-3 * 3.0 * 3.0 / BEAM_SIGMA_PIX ** 2
+    assert abs(row["int_flux"] - true_flux) < 3 * row["err_int_flux"] < 0.2 * true_flux
+    assert row["island_flux"] < row["int_flux"]
     # flux inside the 3-sigma mask of a 3-pixel Gaussian, background removed
     truth = model[mask].sum() / BEAM_AREA
     assert abs(row["int_flux"] - truth) < 3 * row["err_int_flux"]

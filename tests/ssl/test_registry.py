@@ -65,6 +65,10 @@ def test_unknown_name_lists_known_and_search_dirs(tmp_path, backbone):
     assert names == [("ssl_simclr_r18", "simclr"), ("ssl_byol_r18", "byol")]
     with pytest.raises(RegistryError):
         resolve_backbone(str(tmp_path / "nowhere.npz"))
+    image = tmp_path / "field.fits"
+    image.write_bytes(b"SIMPLE")
+    with pytest.raises(RegistryError, match="not a backbone file.*field.fits|field.fits.*not a"):
+        resolve_backbone(str(image))
     with pytest.raises(RegistryError, match="letters"):
         export_backbone(backbone, "../evil", META, registry=reg)
 
