@@ -369,8 +369,8 @@ def _import_tensorflow_quietly() -> None:
 
     Its native libraries announce oneDNN and CPU features through a logger that
     ``TF_CPP_MIN_LOG_LEVEL`` does not reach, before Python can configure anything; they would
-    bury the one-line error of a bad input. ``--verbose`` or an explicit
-    ``TF_CPP_MIN_LOG_LEVEL`` keeps them.
+    bury the one-line error of a bad input. ``--verbose`` or ``TF_CPP_MIN_LOG_LEVEL=0``
+    keeps them.
     """
     import importlib
 
@@ -395,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s: %(message)s")
-    quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ and not args.verbose
+    quiet = not args.verbose and os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2") != "0"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if not getattr(args, "func", None):
         parser.print_help()

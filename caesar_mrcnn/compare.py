@@ -30,7 +30,7 @@ import numpy as np
 from astropy.table import Table
 
 from caesar_mrcnn.data.dataset import Sample
-from caesar_mrcnn.errors import ConfigError, DatasetError, OutputError
+from caesar_mrcnn.errors import ConfigError, DatasetError
 from caesar_mrcnn.evaluation import finders as classical
 from caesar_mrcnn.evaluation import metrics
 from caesar_mrcnn.evaluation.catalog_match import match_catalog, truth_pixel_positions
@@ -395,15 +395,11 @@ def write_comparison(summary: Table, bins: Table, out: str | Path,
                      command: str | None = None) -> list[Path]:
     """Write summary/bins tables (ECSV + CSV), compare.md and compare.png into ``out``."""
     from caesar_mrcnn.evaluation.report import save_figure
-    from caesar_mrcnn.io.atomic import atomic_open, atomic_path
+    from caesar_mrcnn.io.atomic import atomic_open, atomic_path, make_output_folder
 
     fig = plot(summary, bins)  # before any file, so a plotting error leaves nothing behind
     text = markdown(summary, bins, command)
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror})") from exc
+    out = make_output_folder(out)
     written = []
     for name, table in (("compare_summary", summary), ("compare_bins", bins)):
         for ext, fmt in (("ecsv", "ascii.ecsv"), ("csv", "ascii.csv")):

@@ -330,7 +330,7 @@ def beam_fwhm_pix(beam_area_pix: float) -> float:
     return math.sqrt(4.0 * math.log(2.0) * beam_area_pix / math.pi)
 
 
-def fit_compact(ann: Annotation, image: Any, shape: tuple[int, int], bkg: float,
+def fit_compact_source(ann: Annotation, image: Any, shape: tuple[int, int], bkg: float,
                 centre: tuple[float, float], cov: np.ndarray, beam_fwhm: float):
     """Fit an elliptical Gaussian to one object over its mask grown by one beam FWHM.
 
@@ -372,7 +372,7 @@ def fit_compact(ann: Annotation, image: Any, shape: tuple[int, int], bkg: float,
 def measure_sources(objects: list[Annotation], image: Any, shape: tuple[int, int], *,
                     wcs=None, beam_area_pix: float | None = None,
                     background: BackgroundGrid | None = None, name_prefix: str = "",
-                    meta: dict | None = None) -> Table:
+                    fit_compact: bool = True, meta: dict | None = None) -> Table:
     """Measure the parameters of detected objects.
 
     Parameters
@@ -391,6 +391,8 @@ def measure_sources(objects: list[Annotation], image: Any, shape: tuple[int, int
         Computed with :func:`background_grid` when omitted.
     name_prefix : str
         Prefix of the IAU names.
+    fit_compact : bool
+        Fit compact single-island objects with elliptical Gaussians (needs ``beam_area_pix``).
     meta : dict, optional
         Table metadata to add.
 
@@ -438,13 +440,13 @@ def measure_sources(objects: list[Annotation], image: Any, shape: tuple[int, int
     fitted = np.zeros(n, dtype=bool)
     fit_volume = np.full(n, np.nan)
     fit_peak = np.full(n, np.nan)
-    if beam_area_pix:
+    if beam_area_pix and fit_compact:
         beam_fwhm = beam_fwhm_pix(beam_area_pix)
         for i, ann in enumerate(objects):
             if ann.category != "compact" or nislands[i] != 1 or not np.isfinite(xw[i]):
                 continue
-            fit = fit_compact(ann, image, shape, float(bkg[i]), (xw[i], yw[i]), cov[i],
-                              beam_fwhm)
+            fit = fit_compact_source(ann, image, shape, float(bkg[i]), (xw[i], yw[i]),
+                                     cov[i], beam_fwhm)
             if fit.ok:
                 fitted[i] = True
                 xw[i], yw[i], cov[i] = fit.x, fit.y, fit.cov
@@ -461,6 +463,7 @@ def measure_sources(objects: list[Annotation], image: Any, shape: tuple[int, int
         head = f"{name_prefix} " if name_prefix else ""
         names = np.array([f"{head}X{x:.1f}Y{y:.1f}" for x, y in zip(xw, yw)], dtype=str)
     if beam_area_pix:
+        beam_fwhm = beam_fwhm_pix(beam_area_pix)
         island_flux = total / beam_area_pix
         err_island = rms * np.sqrt(npix / beam_area_pix)
         fit_flux = fit_volume / beam_area_pix

@@ -364,6 +364,7 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at: int | None = None) ->
     from caesar_mrcnn.config import dump_config
     from caesar_mrcnn.data.pipeline import train_dataset
     from caesar_mrcnn.data.preprocess import Preprocessor
+    from caesar_mrcnn.io.atomic import make_output_folder
     from caesar_mrcnn.training.backbone import model_config_for, resolve_backbone_spec
     from caesar_mrcnn.training.optim import current_lr
     from caesar_mrcnn.training.summaries import Summaries
@@ -381,11 +382,7 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at: int | None = None) ->
     run.check_out()
     run.prepare_data(preprocessor)
     if ctx.is_root:
-        try:
-            run.out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"--out {run.out}: cannot create the output folder "
-                              f"({exc.strerror}); choose another --out") from None
+        make_output_folder(run.out)
 
     if cfg.model.mixed_precision and cfg.precision == "float32":
         cfg = dataclasses.replace(cfg, precision="mixed_float16")

@@ -47,3 +47,15 @@ def test_errors_are_config_errors_naming_file_and_key(tmp_path):
         read_yaml(tmp_path / "absent.yaml")
     with pytest.raises(ConfigError, match="override"):
         load_config(Sim, None, ["n"])
+
+
+def test_documented_inference_defaults_are_the_real_ones():
+    """configs/infer/default.yaml documents every inference option with its default."""
+    from dataclasses import fields
+    from pathlib import Path
+
+    from caesar_mrcnn.infer import InferConfig
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "infer" / "default.yaml"
+    assert set(read_yaml(path)) == {f.name for f in fields(InferConfig)}
+    assert load_config(InferConfig, path) == InferConfig()

@@ -114,5 +114,8 @@ def test_only_compact_single_island_sources_are_fitted():
     assert t["int_flux"][0] == pytest.approx(1.0, rel=1e-3)
     assert t["int_flux"][1] == pytest.approx(t["island_flux"][1])
     assert beam_fwhm_pix(BEAM_AREA) == pytest.approx(BEAM_SIGMA * FWHM_PER_SIGMA)
+    sums = measure_sources([one], img.astype(np.float32), shape, beam_area_pix=BEAM_AREA,
+                           fit_compact=False)
+    assert not sums["fitted"][0] and sums["int_flux"][0] == sums["island_flux"][0]
     no_beam = measure_sources([one], img.astype(np.float32), shape)
     assert not no_beam["fitted"][0] and np.isnan(no_beam["int_flux"][0])

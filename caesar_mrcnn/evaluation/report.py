@@ -18,7 +18,7 @@ import numpy as np
 from caesar_mrcnn.classes import CLASS_COLOURS, CLASS_NAMES
 from caesar_mrcnn.errors import OutputError
 from caesar_mrcnn.evaluation.scoring import EvaluationResult
-from caesar_mrcnn.io.atomic import atomic_open, atomic_path
+from caesar_mrcnn.io.atomic import atomic_open, atomic_path, make_output_folder
 
 # matplotlib's "yellow"/"cyan" vanish on white; plots use darker twins of the DS9 colours.
 _PLOT_COLOURS = {**CLASS_COLOURS, "flagged": "goldenrod", "extended": "darkcyan", "all": "black"}
@@ -195,11 +195,7 @@ def write_report(result: EvaluationResult, out: str | Path) -> list[Path]:
     """
     # Render before any file is written, so a plotting error leaves nothing behind.
     pngs = {name: render_png(fig) for name, fig in figures(result).items()}
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror})") from exc
+    out = make_output_folder(out)
     written = []
 
     def put(name: str, writer, *args) -> None:

@@ -17,6 +17,23 @@ from caesar_mrcnn.errors import OutputError
 from ssl_backbones.atomic import atomic_target
 
 
+def make_output_folder(path: str | os.PathLike, option: str = "--out") -> Path:
+    """Create an output folder (and its parents) if needed.
+
+    Raises
+    ------
+    OutputError
+        One line naming the option and the folder when it cannot be created.
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{option} {path}: cannot create the output folder "
+                          f"({exc.strerror}); choose another {option}") from None
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.

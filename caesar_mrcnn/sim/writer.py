@@ -29,7 +29,7 @@ from astropy.table import Table
 from caesar_mrcnn.classes import CLASS_NAMES
 from caesar_mrcnn.data.dataset import Sample
 from caesar_mrcnn.errors import ConfigError, OutputError
-from caesar_mrcnn.io.atomic import atomic_path
+from caesar_mrcnn.io.atomic import atomic_path, make_output_folder
 from caesar_mrcnn.sim.config import SimConfig
 from caesar_mrcnn.sim.field import SimField, simulate_field
 
@@ -68,10 +68,7 @@ def fresh_output_dir(path: str | Path) -> Iterator[Path]:
         raise OutputError(f"{path}: output folder exists and is not empty; choose a new --out "
                           "or remove it")
     existed = path.exists()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot create the output folder ({exc.strerror})") from None
+    make_output_folder(path)
     try:
         yield path
     except BaseException as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from caesar_mrcnn.errors import OutputError
-from caesar_mrcnn.io.atomic import atomic_open, atomic_path
+from caesar_mrcnn.io.atomic import atomic_open, atomic_path, make_output_folder
 
 
 def test_atomic_open_replaces_the_file_only_when_closed_cleanly(tmp_path):
@@ -35,3 +35,10 @@ def test_missing_folder_is_an_output_error_and_is_not_created(tmp_path):
     message = str(info.value)
     assert str(path.parent) in message and "\n" not in message
     assert not path.parent.exists()
+
+
+def test_make_output_folder_creates_parents_or_names_the_option(tmp_path):
+    assert make_output_folder(tmp_path / "a" / "b").is_dir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match=r"^--catalog-dir .*file.*choose another --catalog-dir"):
+        make_output_folder(tmp_path / "file" / "sub", option="--catalog-dir")
