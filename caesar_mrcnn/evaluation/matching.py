@@ -83,6 +83,33 @@ def _incidence(anns: Sequence[Annotation], origin: tuple[int, int], width: int
                              shape=(len(anns), npix))
 
 
+def mask_overlaps(truth: Sequence[Annotation], dets: Sequence[Annotation]
+                  ) -> tuple[sparse.coo_matrix, np.ndarray, np.ndarray]:
+    """Shared pixels of every (truth, detection) pair whose masks touch, and the mask areas.
+
+    Returns
+    -------
+    shared : scipy.sparse.coo_matrix, shape ``(len(truth), len(dets))``
+        Pixels in both masks (absent entries: 0).
+    truth_area, det_area : numpy.ndarray
+        Pixels in each mask.
+    """
+    if not truth or not dets:
+        return (sparse.coo_matrix((len(truth), len(dets))),
+                np.array([a.mask.sum() for a in truth], dtype=np.float64),
+                np.array([a.mask.sum() for a in dets], dtype=np.float64))
+    boxes = np.array([a.bbox for a in (*truth, *dets)], dtype=np.int64)
+    origin = (int(boxes[:, 0].min()), int(boxes[:, 1].min()))
+    width = int(boxes[:, 3].max()) - origin[1]
+    a = _incidence(truth, origin, width)
+    b = _incidence(dets, origin, width)
+    npix = max(a.shape[1], b.shape[1])
+    a.resize((a.shape[0], npix))
+    b.resize((b.shape[0], npix))
+    return ((a @ b.T).tocoo(), np.asarray(a.sum(axis=1)).ravel(),
+            np.asarray(b.sum(axis=1)).ravel())
+
+
 def mask_iou_matrix(truth: Sequence[Annotation], dets: Sequence[Annotation]) -> sparse.coo_matrix:
     """Mask IoU of every (truth, detection) pair whose masks share at least one pixel.
 
@@ -96,21 +123,50 @@ def mask_iou_matrix(truth: Sequence[Annotation], dets: Sequence[Annotation]) -> 
     scipy.sparse.coo_matrix, shape ``(len(truth), len(dets))``
         IoU in (0, 1] for overlapping pairs; absent entries are 0.
     """
-    if not truth or not dets:
-        return sparse.coo_matrix((len(truth), len(dets)))
-    boxes = np.array([a.bbox for a in (*truth, *dets)], dtype=np.int64)
-    origin = (int(boxes[:, 0].min()), int(boxes[:, 1].min()))
-    width = int(boxes[:, 3].max()) - origin[1]
-    a = _incidence(truth, origin, width)
-    b = _incidence(dets, origin, width)
-    npix = max(a.shape[1], b.shape[1])
-    a.resize((a.shape[0], npix))
-    b.resize((b.shape[0], npix))
-    inter = (a @ b.T).tocoo()
-    area_a = np.asarray(a.sum(axis=1)).ravel()
-    area_b = np.asarray(b.sum(axis=1)).ravel()
+    inter, area_a, area_b = mask_overlaps(truth, dets)
     union = area_a[inter.row] + area_b[inter.col] - inter.data
     return sparse.coo_matrix((inter.data / union, (inter.row, inter.col)), shape=inter.shape)
+
+
+def error_kinds(truth: Sequence[Annotation], dets: Sequence[Annotation], matching: Matching,
+                inside: float = 0.5, touched_iou: float = 0.1) -> tuple[list, list]:
+    """Why each unmatched object is unmatched.
+
+    Parameters
+    ----------
+    truth, dets : sequence of Annotation
+        Objects of one image.
+    matching : Matching
+        Their one-to-one matching.
+    inside : float
+        Fraction of a detection's pixels inside one true mask that makes it a fragment.
+    touched_iou : float
+        Best mask IoU with a detection above which a missed source counts as outlined poorly.
+
+    Returns
+    -------
+    det_kinds : list of str or None
+        Per detection: None when matched, ``"fragment"`` (mostly inside a true source: a piece
+        of it, or a second detection of it) or ``"off source"`` (mostly outside every true
+        source: noise, an artefact missing from the truth, or a badly placed outline).
+    truth_kinds : list of str or None
+        Per true object: None when matched, ``"outlined poorly"`` (a detection overlaps it,
+        below the match IoU) or ``"undetected"``.
+    """
+    inter, area_t, area_d = mask_overlaps(truth, dets)
+    frac_in = np.zeros(len(dets))
+    best_iou = np.zeros(len(truth))
+    if inter.nnz:
+        np.maximum.at(frac_in, inter.col, inter.data / area_d[inter.col])
+        iou = inter.data / (area_t[inter.row] + area_d[inter.col] - inter.data)
+        np.maximum.at(best_iou, inter.row, iou)
+    det_ok, truth_ok = matching.det_matched, matching.truth_matched
+    det_kinds = [None if det_ok[j] else ("fragment" if frac_in[j] >= inside else "off source")
+                 for j in range(len(dets))]
+    truth_kinds = [None if truth_ok[i] else
+                   ("outlined poorly" if best_iou[i] >= touched_iou else "undetected")
+                   for i in range(len(truth))]
+    return det_kinds, truth_kinds
 
 
 def match_pairs(quality: sparse.spmatrix, threshold: float = 0.0) -> Matching:

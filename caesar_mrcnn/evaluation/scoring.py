@@ -16,7 +16,7 @@ from caesar_mrcnn.classes import CLASS_NAMES
 from caesar_mrcnn.data.dataset import Annotation, Sample
 from caesar_mrcnn.evaluation import metrics
 from caesar_mrcnn.evaluation.coco_eval import coco_ap
-from caesar_mrcnn.evaluation.matching import match_masks
+from caesar_mrcnn.evaluation.matching import error_kinds, match_masks
 
 
 @dataclass
@@ -26,7 +26,10 @@ class EvaluationResult:
     Attributes
     ----------
     summary : dict
-        JSON-ready: settings, counts, overall and per-class proportions, COCO AP, confusion.
+        JSON-ready: settings, counts, overall and per-class proportions, COCO AP, confusion,
+        and ``errors``: unmatched detections per predicted class split into ``fragment`` and
+        ``off source``, missed sources per true class into ``outlined poorly`` and ``undetected``
+        (:func:`~caesar_mrcnn.evaluation.matching.error_kinds`).
     completeness, reliability : list of dict
         Rows of :func:`metrics.binned_fraction`.
     classification : list of dict
@@ -110,9 +113,16 @@ def score_detections(samples: Sequence[Sample], detections: Sequence[Sequence[An
     t_cls, t_snr, t_hit = [], [], []
     d_cls, d_snr, d_hit = [], [], []
     pair_rows = []
+    errors = {"false_detections": {}, "missed": {}}
     for sample, dets in zip(samples, detections):
         truth = sample.annotations
         m = match_masks(truth, dets, iou_threshold)
+        for key, objs, kinds in zip(("false_detections", "missed"), (dets, truth),
+                                    error_kinds(truth, dets, m)):
+            for obj, kind in zip(objs, kinds):
+                if kind is not None:
+                    per_class = errors[key].setdefault(obj.category, {})
+                    per_class[kind] = per_class.get(kind, 0) + 1
         t_cls += [a.category for a in truth]
         d_cls += [a.category for a in dets]
         t_snr.append(_attr(truth, "snr"))
@@ -170,6 +180,7 @@ def score_detections(samples: Sequence[Sample], detections: Sequence[Sequence[An
         "classification": classification,
         "confusion": {"classes": list(CLASS_NAMES), "matrix": confusion.tolist()},
         "coco": coco, "astrometry_arcsec": astrometry, "flux_ratio": photometry,
+        "errors": errors,
     }
     return EvaluationResult(summary, completeness, reliability, classification, confusion,
                             pair_rows, astrometry, photometry)

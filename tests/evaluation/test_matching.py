@@ -5,7 +5,12 @@ import pytest
 from scipy import sparse
 
 from caesar_mrcnn.data.dataset import Annotation
-from caesar_mrcnn.evaluation.matching import mask_iou_matrix, match_masks, match_pairs
+from caesar_mrcnn.evaluation.matching import (
+    error_kinds,
+    mask_iou_matrix,
+    match_masks,
+    match_pairs,
+)
 
 
 def square(y, x, size, category="compact", shape=(64, 64), **attrs):
@@ -93,3 +98,17 @@ def test_threshold_and_empty_inputs():
     assert match_pairs(q, 0.5).truth_idx.size == 0
     m = match_masks([], [square(1, 1, 3)])
     assert m.n_truth == 0 and m.n_det == 1 and not m.det_matched.any()
+
+
+def test_error_kinds_of_unmatched_objects():
+    big = square(10, 10, 12, "extended-multisland")
+    truth = [big, square(40, 40, 6), square(50, 10, 5)]
+    dets = [square(10, 10, 12, "extended-multisland"),  # matched
+            square(12, 12, 3),                           # a piece of the big source
+            square(40, 44, 6),                           # IoU 12/60 with truth 1: poor outline
+            square(0, 50, 4)]                            # on empty sky
+    m = match_masks(truth, dets, 0.5)
+    det_kinds, truth_kinds = error_kinds(truth, dets, m)
+    assert det_kinds == [None, "fragment", "off source", "off source"]
+    assert truth_kinds == [None, "outlined poorly", "undetected"]
+    assert error_kinds([], dets, match_masks([], dets)) == (["off source"] * 4, [])

@@ -62,6 +62,11 @@ def test_scores_hand_computed(tmp_path):
     assert pairs[("a.fits", 1)]["flux_ratio"] == pytest.approx(0.5)
     assert s["coco"]["segm"]["AP"] < 1.0
     assert s["coco"]["segm"]["AP_agnostic"] < 1.0  # the duplicate is a false positive
+    # the duplicate lies inside its source, the spurious box on empty sky; the SNR-8 source
+    # has no detection touching it
+    assert s["errors"] == {"false_detections": {"compact": {"fragment": 1},
+                                                "spurious": {"off source": 1}},
+                           "missed": {"compact": {"undetected": 1}}}
 
 
 def test_report_files(tmp_path):
