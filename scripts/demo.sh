@@ -70,4 +70,10 @@ for name, row in r["completeness_per_class"].items():
 print(f"  compact sources at SNR >= 5: completeness {pct(above('completeness', 'compact', 5))}, "
       f"reliability {pct(above('reliability', 'compact', 5))}")
 print(f"  classification accuracy of matched sources {100 * r['classification_accuracy']:.1f} %")
+with open(out / "evaluation" / "matches.csv") as fh:
+    ratios = sorted(float(x["flux_ratio"]) for x in csv.DictReader(fh)
+                    if x["truth_class"] == "compact" and x["flux_ratio"] not in ("", "nan"))
+if ratios:
+    print(f"  flux density of matched compact sources: median measured / true "
+          f"{ratios[len(ratios) // 2]:.3f} ({len(ratios)} sources)")
 PYEOF
