@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -331,7 +332,8 @@ def beam_fwhm_pix(beam_area_pix: float) -> float:
 
 
 def fit_compact_source(ann: Annotation, image: Any, shape: tuple[int, int], bkg: float,
-                centre: tuple[float, float], cov: np.ndarray, beam_fwhm: float):
+                       centre: tuple[float, float], cov: np.ndarray, beam_fwhm: float,
+                       neighbours: Sequence[Annotation] = ()):
     """Fit an elliptical Gaussian to one object over its mask grown by one beam FWHM.
 
     Parameters
@@ -349,6 +351,9 @@ def fit_compact_source(ann: Annotation, image: Any, shape: tuple[int, int], bkg:
     beam_fwhm : float
         Beam FWHM (pixels): the growth of the mask, so that the wings below the detection
         threshold take part in the fit.
+    neighbours : sequence of Annotation
+        Other objects near this one: their pixels are left out of the grown mask, so that a
+        close neighbour does not pull the fit.
 
     Returns
     -------
@@ -362,6 +367,13 @@ def fit_compact_source(ann: Annotation, image: Any, shape: tuple[int, int], bkg:
     mask = np.zeros((wy1 - wy0, wx1 - wx0), dtype=bool)
     mask[y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0] = ann.mask
     region = ndimage.distance_transform_edt(~mask) <= grow
+    for other in neighbours:
+        oy0, ox0, oy1, ox1 = other.bbox
+        cy0, cx0, cy1, cx1 = max(oy0, wy0), max(ox0, wx0), min(oy1, wy1), min(ox1, wx1)
+        if cy0 < cy1 and cx0 < cx1:
+            theirs = other.mask[cy0 - oy0:cy1 - oy0, cx0 - ox0:cx1 - ox0]
+            region[cy0 - wy0:cy1 - wy0, cx0 - wx0:cx1 - wx0] &= ~theirs
+    region |= mask
     pix = read_window(image, wy0, wy1, wx0, wx1).astype(np.float64) - bkg
     region &= np.isfinite(pix)
     ys, xs = np.nonzero(region)
@@ -445,8 +457,14 @@ def measure_sources(objects: list[Annotation], image: Any, shape: tuple[int, int
         for i, ann in enumerate(objects):
             if ann.category != "compact" or nislands[i] != 1 or not np.isfinite(xw[i]):
                 continue
+            grow = math.ceil(beam_fwhm)
+            near = np.flatnonzero((boxes[:, 0] < boxes[i, 2] + grow)
+                                  & (boxes[:, 2] > boxes[i, 0] - grow)
+                                  & (boxes[:, 1] < boxes[i, 3] + grow)
+                                  & (boxes[:, 3] > boxes[i, 1] - grow))
             fit = fit_compact_source(ann, image, shape, float(bkg[i]), (xw[i], yw[i]),
-                                     cov[i], beam_fwhm)
+                                     cov[i], beam_fwhm,
+                                     [objects[j] for j in near if j != i])
             if fit.ok:
                 fitted[i] = True
                 xw[i], yw[i], cov[i] = fit.x, fit.y, fit.cov

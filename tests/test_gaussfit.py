@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from caesar_mrcnn.data.dataset import Annotation
 from caesar_mrcnn.gaussfit import FWHM_PER_SIGMA, condon_flux_error, fit_gaussian, is_resolved
-from caesar_mrcnn.sources import beam_fwhm_pix, measure_sources
+from caesar_mrcnn.sources import beam_fwhm_pix, fit_compact_source, measure_sources
 
 BEAM_SIGMA = 2.0
 BEAM_AREA = 2 * math.pi * BEAM_SIGMA ** 2
@@ -119,3 +119,22 @@ def test_only_compact_single_island_sources_are_fitted():
     assert not sums["fitted"][0] and sums["int_flux"][0] == sums["island_flux"][0]
     no_beam = measure_sources([one], img.astype(np.float32), shape)
     assert not no_beam["fitted"][0] and np.isnan(no_beam["int_flux"][0])
+
+
+def test_a_close_neighbour_does_not_pull_the_fit():
+    """Two point sources 2 beams apart, the second 4 times brighter: the grown mask of the first
+    reaches into the second, whose pixels must be left out."""
+    shape = (48, 64)
+    a = gaussian(shape, 24.0, 24.0, 1.0, BEAM_SIGMA, BEAM_SIGMA, 0.0)
+    b = gaussian(shape, 33.4, 24.0, 4.0, BEAM_SIGMA, BEAM_SIGMA, 0.0)
+    img = (a + b).astype(np.float32)
+    # masks split along the valley between the two, as a detector would draw them
+    xx = np.arange(shape[1])[None, :]
+    left = Annotation.from_full_mask("compact", (img > 0.1) & (xx < 28))
+    right = Annotation.from_full_mask("compact", (img > 0.1) & (xx >= 28))
+    t = measure_sources([left, right], img, shape, beam_area_pix=BEAM_AREA)
+    assert t["fitted"].all()
+    assert list(t["int_flux"]) == pytest.approx([1.0, 4.0], rel=0.05)
+    alone = fit_compact_source(left, img, shape, 0.0, (24.0, 24.0), np.eye(2) * 4.0,
+                               beam_fwhm_pix(BEAM_AREA))
+    assert not alone.ok or abs(alone.volume / BEAM_AREA - 1.0) > 0.1
