@@ -97,6 +97,48 @@ def save_detector(model, cfg: Any, path: str | Path,
     return path
 
 
+def read_npz_with_metadata(path: str | Path, expected_format: str, *, missing_hint: str,
+                           format_hint: str, fix: str) -> tuple[dict[str, Any],
+                                                              dict[str, np.ndarray]]:
+    """Metadata and arrays of a detector ``.npz`` (JSON metadata under ``__metadata__``).
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    expected_format : str
+        The ``format`` its metadata must declare.
+    missing_hint, format_hint, fix : str
+        What to do when the file is missing, is not of this format, or is corrupt; each ends
+        the corresponding one-line message.
+
+    Raises
+    ------
+    WeightsError
+        Missing, truncated or corrupt file, or not of ``expected_format``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: detector weights not found; {missing_hint}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if _META_KEY not in data.files:
+                raise WeightsError(f"{path}: not a caesar-mrcnn detector file (no metadata); "
+                                   f"{format_hint}")
+            meta = json.loads(str(data[_META_KEY]))
+            found = meta.get("format") if isinstance(meta, dict) else None
+            if found != expected_format:
+                raise WeightsError(f"{path}: detector format {found!r}, expected "
+                                   f"{expected_format}; {format_hint}")
+            arrays = {k: data[k] for k in data.files if k != _META_KEY}
+    except WeightsError:
+        raise
+    except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile) as exc:
+        raise WeightsError(f"{path}: corrupt or truncated detector file "
+                           f"({type(exc).__name__}); {fix}") from None
+    return meta, arrays
+
+
 def read_detector(path: str | Path) -> tuple[dict[str, Any], list[np.ndarray]]:
     """Metadata and weight arrays of a detector file, without building the model.
 
@@ -105,27 +147,15 @@ def read_detector(path: str | Path) -> tuple[dict[str, Any], list[np.ndarray]]:
     WeightsError
         Missing, truncated or corrupt file, or not a detector file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: detector weights not found; train one with "
-                           "`caesar-mrcnn train` or give the path of its .npz file")
+    meta, arrays = read_npz_with_metadata(
+        path, FORMAT, missing_hint="train one with `caesar-mrcnn train` or give the path of "
+        "its .npz file", format_hint="give the detector.npz written by `caesar-mrcnn train`",
+        fix="copy or export it again")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if _META_KEY not in data.files:
-                raise WeightsError(f"{path}: not a caesar-mrcnn detector file (no metadata); "
-                                   "give the detector.npz written by `caesar-mrcnn train`")
-            meta = json.loads(str(data[_META_KEY]))
-            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-                raise WeightsError(f"{path}: unknown detector format "
-                                   f"{meta.get('format') if isinstance(meta, dict) else None!r}"
-                                   f"; expected {FORMAT}")
-            arrays = [data[f"w{i:05d}"] for i in range(len(meta["weights"]))]
-    except WeightsError:
-        raise
-    except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile) as exc:
+        return meta, [arrays[f"w{i:05d}"] for i in range(len(meta["weights"]))]
+    except (KeyError, TypeError) as exc:
         raise WeightsError(f"{path}: corrupt or truncated detector file "
                            f"({type(exc).__name__}); copy or export it again") from None
-    return meta, arrays
 
 
 def load_detector(path: str | Path) -> tuple[Any, dict[str, Any]]:

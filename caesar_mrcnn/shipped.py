@@ -289,25 +289,13 @@ def read_compact(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray
     WeightsError
         Missing, corrupt or not a compact detector file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: detector weights not found; give the path of a detector "
-                           ".npz or leave --weights out to use the shipped one")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if _META_KEY not in data.files:
-                raise WeightsError(f"{path}: not a caesar-mrcnn detector file (no metadata)")
-            meta = json.loads(str(data[_META_KEY]))
-            if not isinstance(meta, dict) or meta.get("format") != COMPACT_FORMAT:
-                raise WeightsError(f"{path}: not a compact detector file; expected format "
-                                   f"{COMPACT_FORMAT}")
-            arrays = {k: data[k] for k in data.files if k != _META_KEY}
-    except WeightsError:
-        raise
-    except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile) as exc:
-        raise WeightsError(f"{path}: corrupt or truncated detector file "
-                           f"({type(exc).__name__}); reinstall or pack it again") from None
-    return meta, arrays
+    from caesar_mrcnn.detector_io import read_npz_with_metadata
+
+    return read_npz_with_metadata(
+        path, COMPACT_FORMAT, missing_hint="give the path of a detector .npz or leave "
+        "--weights out to use the shipped one",
+        format_hint="pack one with `python -m caesar_mrcnn.shipped detector`",
+        fix="reinstall or pack it again")
 
 
 def is_compact(path: str | Path) -> bool:
