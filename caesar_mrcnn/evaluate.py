@@ -134,12 +134,8 @@ def detect(samples: Sequence[Sample], weights: str | Path | None = None, config=
     """
     from caesar_mrcnn import infer
 
-    detector = None
-    if predictor_factory is None:
-        if weights is not None and not Path(weights).exists():
-            raise WeightsError(f"--weights {weights}: no such file; train a model first "
-                               "(caesar-mrcnn train) or give the path of its weights")
-        detector = infer.load_detector(weights)  # once for every image
+    # loaded once for every image
+    detector = infer.load_detector(weights) if predictor_factory is None else None
     out = []
     for sample in samples:
         predictor = predictor_factory(sample) if predictor_factory else None

@@ -483,11 +483,12 @@ def measure_sources(objects: list[Annotation], image: Any, shape: tuple[int, int
     xc, yc, xw, yw, cxx, cyy, cxy, peak, total, npix = rows.T
     cov = np.stack([np.stack([cxx, cxy], -1), np.stack([cxy, cyy], -1)], -2)
 
+    beam_fwhm = beam_fwhm_pix(beam_area_pix) if beam_area_pix else math.nan
     fitted = np.zeros(n, dtype=bool)
-    fit_volume = fit_peak = np.full(n, np.nan)
+    fit_volume, fit_peak = np.full(n, np.nan), np.full(n, np.nan)
     if beam_area_pix and fit_compact:
         fitted, fit_volume, fit_peak = _fit_compact_objects(
-            objects, image, shape, bkg, xw, yw, cov, nislands, beam_fwhm_pix(beam_area_pix))
+            objects, image, shape, bkg, xw, yw, cov, nislands, beam_fwhm)
     maj_pix, min_pix, pa_pix = ellipse_from_covariance(cov, None)
     if wcs is not None:
         ra, dec, _ = radec(wcs, xw, yw)
@@ -500,7 +501,6 @@ def measure_sources(objects: list[Annotation], image: Any, shape: tuple[int, int
         head = f"{name_prefix} " if name_prefix else ""
         names = np.array([f"{head}X{x:.1f}Y{y:.1f}" for x, y in zip(xw, yw)], dtype=str)
     if beam_area_pix:
-        beam_fwhm = beam_fwhm_pix(beam_area_pix)
         island_flux = total / beam_area_pix
         err_island = rms * np.sqrt(npix / beam_area_pix)
         fit_flux = fit_volume / beam_area_pix

@@ -11,7 +11,7 @@ Units are in the option names: ``_arcsec``, ``_deg``, ``_ujy`` (µJy/beam), ``_h
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import field as _field
 from typing import Literal
 
@@ -242,3 +242,21 @@ class SimConfig:
         if not re.fullmatch(r"[A-Za-z0-9_.+-]+", self.name_prefix):
             raise ConfigError(f"name_prefix: {self.name_prefix!r} must be a file-name prefix of "
                               "letters, digits and _ . + -")
+
+
+def resized(cfg: SimConfig, size: int) -> SimConfig:
+    """The same sky on a ``size`` × ``size`` field: object counts scaled by area.
+
+    Artefacts stay at most as many as compact sources (each needs a host).
+    """
+    scale = size * size / (cfg.field.nx * cfg.field.ny)
+    n = lambda v: max(int(round(v * scale)), 0)  # noqa: E731
+    compact_n = n(cfg.compact.n)
+    out = replace(
+        cfg, field=replace(cfg.field, nx=size, ny=size),
+        compact=replace(cfg.compact, n=compact_n),
+        extended=replace(cfg.extended, n=n(cfg.extended.n),
+                         n_multisland=n(cfg.extended.n_multisland)),
+        spurious=replace(cfg.spurious, n=min(n(cfg.spurious.n), compact_n)))
+    out.validate()
+    return out

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from caesar_mrcnn.config import load_config
-from caesar_mrcnn.sim.config import SimConfig
+from caesar_mrcnn.sim.config import SimConfig, resized
 from caesar_mrcnn.sim.field import simulate_field
 from caesar_mrcnn.sim.writer import write_field_fits
 
@@ -43,16 +43,6 @@ run = finders.run_aegean if sys.argv[1] == "aegean" else finders.run_pybdsf
 table, _ = run(sys.argv[2], sys.argv[3], cores=int(sys.argv[4]))
 print(len(table))
 """
-
-
-def scaled_config(path: Path, size: int) -> SimConfig:
-    base = load_config(SimConfig, path)
-    f = size * size / (base.field.nx * base.field.ny)
-    return load_config(SimConfig, path, [
-        f"field.nx={size}", f"field.ny={size}", f"compact.n={max(round(base.compact.n * f), 1)}",
-        f"extended.n={round(base.extended.n * f)}",
-        f"extended.n_multisland={round(base.extended.n_multisland * f)}",
-        f"spurious.n={min(round(base.spurious.n * f), max(round(base.compact.n * f), 1))}"])
 
 
 def run_measured(cmd: list[str], env: dict, log: Path) -> tuple[float, float, str]:
@@ -84,7 +74,7 @@ def main() -> None:
     print("| size | objects | finder | wall (s) | peak memory (MiB) | sources |")
     print("|---|---|---|---|---|---|")
     for size in args.sizes:
-        cfg = scaled_config(Path(args.config), size)
+        cfg = resized(load_config(SimConfig, args.config), size)
         field = simulate_field(cfg, np.random.default_rng(cfg.seed))
         with tempfile.TemporaryDirectory(prefix="bench-infer-") as tmp:
             image = Path(tmp) / f"field_{size}.fits"

@@ -24,7 +24,7 @@ import numpy as np
 from caesar_mrcnn.config import load_config
 from caesar_mrcnn.data.dataset import Annotation
 from caesar_mrcnn.io.fits import open_image
-from caesar_mrcnn.sim.config import SimConfig
+from caesar_mrcnn.sim.config import SimConfig, resized
 from caesar_mrcnn.sim.field import simulate_field
 from caesar_mrcnn.sim.writer import write_field_fits
 from caesar_mrcnn.sources import background_grid, measure_sources
@@ -38,14 +38,7 @@ def main() -> None:
     parser.add_argument("--config", default=str(ROOT / "configs/sim/demo.yaml"))
     parser.add_argument("--size", type=int, default=4096)
     args = parser.parse_args()
-    base = load_config(SimConfig, args.config)
-    f = args.size ** 2 / (base.field.nx * base.field.ny)
-    cfg = load_config(SimConfig, args.config, [
-        f"field.nx={args.size}", f"field.ny={args.size}",
-        f"compact.n={max(round(base.compact.n * f), 1)}",
-        f"extended.n={round(base.extended.n * f)}",
-        f"extended.n_multisland={round(base.extended.n_multisland * f)}",
-        f"spurious.n={round(base.spurious.n * f)}"])
+    cfg = resized(load_config(SimConfig, args.config), args.size)
     field = simulate_field(cfg, np.random.default_rng(cfg.seed))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "field.fits"

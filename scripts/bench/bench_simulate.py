@@ -22,23 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from caesar_mrcnn.config import load_config
-from caesar_mrcnn.sim.config import SimConfig
+from caesar_mrcnn.sim.config import SimConfig, resized
 from caesar_mrcnn.sim.field import simulate_field
 from caesar_mrcnn.sim.writer import write_field_fits
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def scaled_config(path: Path, size: int) -> SimConfig:
-    """The configuration at ``path`` resized to ``size``², populations scaled by area."""
-    base = load_config(SimConfig, path)
-    f = size * size / (base.field.nx * base.field.ny)
-    n = lambda v: max(int(round(v * f)), 0)  # noqa: E731
-    return load_config(SimConfig, path, [
-        f"field.nx={size}", f"field.ny={size}", f"compact.n={n(base.compact.n)}",
-        f"extended.n={n(base.extended.n)}",
-        f"extended.n_multisland={n(base.extended.n_multisland)}",
-        f"spurious.n={min(n(base.spurious.n), n(base.compact.n))}"])
 
 
 def main() -> None:
@@ -49,11 +37,12 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
           f"numpy {np.__version__}, config {Path(args.config).name}")
-    simulate_field(scaled_config(Path(args.config), 256), np.random.default_rng(0))  # warm-up
+    base = load_config(SimConfig, args.config)
+    simulate_field(resized(base, 256), np.random.default_rng(0))  # warm-up
     print(f"{'size':>10} {'simulate_s':>11} {'cpu_s':>6} {'write_fits_s':>13} {'objects':>8}")
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
-            cfg = scaled_config(Path(args.config), size)
+            cfg = resized(base, size)
             best, best_cpu, best_write, n_obj = np.inf, np.inf, np.inf, 0
             for r in range(args.repeat):
                 c0, t0 = time.process_time(), time.perf_counter()
