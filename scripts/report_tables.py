@@ -3,8 +3,8 @@
 
 Reads REPORT/report.json, completeness.csv and reliability.csv and prints: completeness per
 class and true-SNR bin, reliability per class and measured-SNR bin, the SNR >= 5 aggregates of
-the quality targets, COCO AP, classification accuracy, why unmatched objects are unmatched, and
-the confusion matrix.
+the quality targets, COCO AP, classification accuracy, why unmatched objects are unmatched, the
+flux ratio and position error of matched compact sources, and the confusion matrix.
 
     python scripts/report_tables.py REPORT_DIR
 """
@@ -51,6 +51,29 @@ def above_snr(rows: list[dict], name: str, snr_min: float) -> tuple[int, int]:
     return k, n
 
 
+def compact_accuracy_table(matches: Path, edges: list[float]) -> str:
+    """Medians of flux ratio and position error of matched compact sources per true-SNR bin."""
+    import statistics
+
+    rows = [r for r in csv.DictReader(matches.open()) if r["truth_class"] == "compact"]
+    bins = list(zip(edges[:-1], edges[1:]))
+    groups = [[r for r in rows if lo <= float(r["truth_snr"]) < hi] for lo, hi in bins]
+
+    def medians(key: str) -> list[str]:
+        out = []
+        for group in groups:
+            values = [float(r[key]) for r in group if r[key] not in ("", "nan")]
+            out.append(f"{statistics.median(values):.2f}" if values else "–")
+        return out
+
+    lines = ["| true SNR | " + " | ".join(f"{lo:g}–{hi:g}" for lo, hi in bins) + " |",
+             "|---" * (len(bins) + 1) + "|",
+             "| n | " + " | ".join(str(len(g)) for g in groups) + " |",
+             "| `int_flux` / true flux | " + " | ".join(medians("flux_ratio")) + " |",
+             "| position error (″) | " + " | ".join(medians("pos_err_arcsec")) + " |"]
+    return "Matched compact sources:\n\n" + "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("report", type=Path, help="folder written by caesar-mrcnn evaluate")
@@ -78,6 +101,8 @@ def main() -> None:
         parts = [f"{name}: " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
                  for name, kinds in sorted(errors.get(key, {}).items())]
         print(f"{title}: " + ("; ".join(parts) or "none"))
+    print()
+    print(compact_accuracy_table(args.report / "matches.csv", report["settings"]["snr_bins"]))
     confusion = report["confusion"]
     names = confusion["classes"][:4]
     print("\n| true \\ predicted | " + " | ".join(names) + " |")
