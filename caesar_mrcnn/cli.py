@@ -51,7 +51,7 @@ def _add_inspect(sub) -> None:
 
 
 def _run_inspect(args) -> int:
-    from caesar_mrcnn.io.fits import describe_image
+    from caesar_mrcnn.io.inspect import describe_image
 
     print(describe_image(args.image, plane=args.plane, hdu=args.hdu))
     return 0
@@ -212,7 +212,7 @@ def _add_evaluate(sub) -> None:
 
 
 def _run_evaluate(args) -> int:
-    from caesar_mrcnn.evaluate import evaluate
+    from caesar_mrcnn.evaluation.evaluate import evaluate
 
     evaluate(args.data, args.weights, args.out, iou=args.iou, snr_bins=args.snr_bins,
              config=args.config, overrides=args.overrides)
@@ -243,7 +243,7 @@ def _add_compare(sub) -> None:
 
 
 def _run_compare(args) -> int:
-    from caesar_mrcnn.compare import compare
+    from caesar_mrcnn.evaluation.compare import compare
 
     compare(args.data, args.out, weights=args.weights, finders=args.finders.split(","),
             snr_bins=args.snr_bins, radius_beams=args.radius_beams, cores=args.cores,
@@ -287,7 +287,7 @@ def _add_infer(sub) -> None:
 
 
 def _run_infer(args) -> int:
-    from caesar_mrcnn.infer import infer_command
+    from caesar_mrcnn.detection.infer import infer_command
 
     result = infer_command(args.image, regions=args.regions, catalog=args.catalog,
                            json_path=args.json, plot=args.plot, weights=args.weights,
@@ -322,7 +322,7 @@ def _add_train(sub) -> None:
 
 
 def _run_train(args) -> int:
-    from caesar_mrcnn.train import train_command
+    from caesar_mrcnn.training.loop import train_command
 
     train_command(args.config, args.overrides, data=args.data, val_data=args.val_data,
                   backbone=args.backbone, out=args.out, epochs=args.epochs, steps=args.steps,

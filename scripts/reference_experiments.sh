@@ -37,7 +37,7 @@ if [ ! -f "$OUT/detect_8800/detector.npz" ]; then
         --backbone ssl_byol_r18 --out "$OUT/detect_8800" --resume \
         --set steps=8800 --set optim.lr=0.0005 --set progress=false
 fi
-$PY -m caesar_mrcnn.shipped detector "$OUT/detect_8800/detector.npz" \
+$PY -m caesar_mrcnn.zoo.pack detector "$OUT/detect_8800/detector.npz" \
     "$OUT/models/reference_r18_8800.npz" --backbone "$OUT/models/ssl_byol_r18.npz"
 rm -rf "$OUT/val_eval_8800"
 $CM evaluate --data "$OUT/val" --weights "$OUT/models/reference_r18_8800.npz" \

@@ -38,7 +38,7 @@ if [ ! -f "$OUT/models/ssl_byol_r18.json" ]; then
     stamp "pretrain BYOL ResNet18"
     $CM pretrain --config "$HERE/configs/pretrain/reference_byol_r18.yaml" --data "$OUT/cutouts" \
         --out "$OUT/pretrain" --name ssl_byol_r18 --registry "$OUT/backbones" --no-progress
-    $PY -m caesar_mrcnn.shipped backbone "$OUT/backbones/ssl_byol_r18.npz" "$OUT/models"
+    $PY -m caesar_mrcnn.zoo.pack backbone "$OUT/backbones/ssl_byol_r18.npz" "$OUT/models"
 fi
 
 # 3. detector on the frozen float16 backbone (found by name: OUT/models is the registry here)
@@ -51,23 +51,23 @@ if [ ! -f "$OUT/detect/detector.npz" ]; then
         $PY - "$HERE/configs/detect/reference_r18.yaml" "$OUT" "$DETECT_STOP_AT" <<'PYEOF'
 import sys
 
-from caesar_mrcnn.train import load_train_config, train
+from caesar_mrcnn.training.loop import load_train_config, train
 
 config, out, stop = sys.argv[1], sys.argv[2], int(sys.argv[3])
 cfg = load_train_config(config, [f"data.train={out}/train", "backbone.name=ssl_byol_r18",
                                  f"out={out}/detect"])
 train(cfg, resume=True, stop_at=stop)
 PYEOF
-        $PY -m caesar_mrcnn.shipped from-checkpoint "$OUT/detect" "$OUT/detect/detector.npz" \
+        $PY -m caesar_mrcnn.zoo.pack from-checkpoint "$OUT/detect" "$OUT/detect/detector.npz" \
             --step "$DETECT_STOP_AT"
     else
         $CM train --config "$HERE/configs/detect/reference_r18.yaml" --data "$OUT/train" \
             --backbone ssl_byol_r18 --out "$OUT/detect" --resume
     fi
 fi
-$PY -m caesar_mrcnn.shipped detector "$OUT/detect/detector.npz" "$OUT/models/reference_r18.npz" \
+$PY -m caesar_mrcnn.zoo.pack detector "$OUT/detect/detector.npz" "$OUT/models/reference_r18.npz" \
     --backbone "$OUT/models/ssl_byol_r18.npz"
-$PY -m caesar_mrcnn.shipped sizes "$OUT/models"
+$PY -m caesar_mrcnn.zoo.pack sizes "$OUT/models"
 
 # 4. scores on the held-out fields (docs/models.md)
 stamp "evaluate on held-out fields"

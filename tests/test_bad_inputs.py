@@ -189,7 +189,7 @@ def test_compare_cores_zero(tmp_path, sim_dir, capsys):
 
 
 def test_report_with_no_detections_is_complete(tmp_path, sim_dir):
-    from caesar_mrcnn.evaluate import load_truth
+    from caesar_mrcnn.evaluation.evaluate import load_truth
     from caesar_mrcnn.evaluation.report import write_report
     from caesar_mrcnn.evaluation.scoring import score_detections
 

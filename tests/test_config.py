@@ -54,7 +54,7 @@ def test_documented_inference_defaults_are_the_real_ones():
     from dataclasses import fields
     from pathlib import Path
 
-    from caesar_mrcnn.infer import InferConfig
+    from caesar_mrcnn.detection.infer import InferConfig
 
     path = Path(__file__).resolve().parents[1] / "configs" / "infer" / "default.yaml"
     assert set(read_yaml(path)) == {f.name for f in fields(InferConfig)}

@@ -1,6 +1,6 @@
 """Source catalogues: FITS binary table, VOTable, CSV, ECSV (by extension), and JSON.
 
-The table comes from :func:`caesar_mrcnn.sources.measure_sources` (columns with units). Run
+The table comes from :func:`caesar_mrcnn.measure.sources.measure_sources` (columns with units). Run
 metadata (input image, weights, backbone, thresholds, software version) goes into the FITS
 header, VOTable ``INFO`` elements and the ECSV header; CSV stays a bare table because TOPCAT and
 STILTS reject comment lines in CSV. Files are written atomically.

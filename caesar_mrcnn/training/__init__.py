@@ -1,3 +1,3 @@
 """Building blocks of detector training: configuration, optimiser, backbone set-up,
 checkpoints, validation and TensorBoard summaries. The entry point is
-:func:`caesar_mrcnn.train.train`."""
+:func:`caesar_mrcnn.training.loop.train`."""

@@ -42,7 +42,7 @@ def resolve_backbone_spec(name: str) -> tuple[dict[str, np.ndarray] | None, dict
     """
     if name in RANDOM_INIT:
         return None, {"name": name, "arch": name}
-    from caesar_mrcnn.shipped import backbone_search_dirs
+    from caesar_mrcnn.zoo.lookup import backbone_search_dirs
     from ssl_backbones.errors import BackboneError
     from ssl_backbones.registry import resolve_backbone
 

@@ -2,7 +2,7 @@
 """Time source measurement on a simulated mosaic, with and without Gaussian fits.
 
 The field's true masks stand in for detections, so the figures are those of
-``caesar_mrcnn.sources.measure_sources`` alone (background grid, moments, fits, WCS) and the
+``caesar_mrcnn.measure.sources.measure_sources`` alone (background grid, moments, fits, WCS) and the
 flux-density ratios can be checked against the truth. Prints, for the mask sums and for the
 Gaussian fits of compact sources: wall time, sources per second, and the median ratio of
 measured to true flux density of compact sources in SNR bins.
@@ -24,10 +24,11 @@ import numpy as np
 from caesar_mrcnn.config import load_config
 from caesar_mrcnn.data.dataset import Annotation
 from caesar_mrcnn.io.fits import open_image
+from caesar_mrcnn.measure.background import background_grid
+from caesar_mrcnn.measure.sources import measure_sources
 from caesar_mrcnn.sim.config import SimConfig, resized
 from caesar_mrcnn.sim.field import simulate_field
 from caesar_mrcnn.sim.writer import write_field_fits
-from caesar_mrcnn.sources import background_grid, measure_sources
 
 ROOT = Path(__file__).resolve().parents[2]
 SNR_BINS = (3, 5, 7, 10, 20, 50, 100, 1000)

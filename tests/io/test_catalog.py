@@ -19,7 +19,8 @@ from caesar_mrcnn.io.catalog import (
     write_catalog,
     write_catalog_json,
 )
-from caesar_mrcnn.sources import empty_source_table, measure_sources
+from caesar_mrcnn.measure.schema import empty_source_table
+from caesar_mrcnn.measure.sources import measure_sources
 
 RUN_META = {"IMAGE": "field.fits", "WEIGHTS": "det.keras", "BACKBONE": "resnet18-simclr",
             "SCORETHR": 0.5, "SOFTWARE": "caesar-mrcnn", "VERSION": "0.1.0"}

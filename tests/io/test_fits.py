@@ -21,12 +21,12 @@ from caesar_mrcnn.errors import (
 )
 from caesar_mrcnn.io.fits import (
     Beam,
-    describe_image,
     open_image,
     pixel_scale_deg,
     read_image,
     write_image,
 )
+from caesar_mrcnn.io.inspect import describe_image
 
 PIX_DEG = 2.0 / 3600.0
 

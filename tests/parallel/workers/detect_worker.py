@@ -3,7 +3,7 @@
 Usage: python detect_worker.py OUT_DIR
 
 Each rank trains a tiny Mask R-CNN for one step on its own B images with the training step of
-``caesar_mrcnn.train``; rank 0 then repeats the step in one process on the 2B images of all
+``caesar_mrcnn.training.loop``; rank 0 then repeats the step in one process on the 2B images of all
 ranks. Sampling of anchors and ROIs takes every candidate
 (sample budgets above the candidate counts), so the step is deterministic and the two runs
 differ only in how the batch was split. Saves OUT_DIR/rank<r>.npz.
@@ -61,7 +61,7 @@ def one_step(model, ctx, batch):
     import keras
     import tensorflow as tf
 
-    from caesar_mrcnn.train import _make_train_step
+    from caesar_mrcnn.training.loop import _make_train_step
 
     optimizer = keras.optimizers.SGD(learning_rate=0.05)
     variables = list(model.trainable_variables)

@@ -2,7 +2,8 @@
 
 Usage: python infer_worker.py SIM_DIR OUT_DIR TILE OVERLAP
 
-The detector is :class:`caesar_mrcnn.infer.TruthPredictor` (the true masks), so the catalogue
+The detector is :class:`caesar_mrcnn.detection.detector.TruthPredictor` (the true masks),
+so the catalogue
 depends only on tiling, sharding, gathering and merging. Rank 0 writes OUT_DIR/catalogue.ecsv
 and OUT_DIR/sources.reg; every rank writes OUT_DIR/returned_rank<r>.txt saying whether
 infer_image returned a result to it (test instrumentation only).
@@ -17,8 +18,9 @@ from pathlib import Path
 def main(argv: list[str]) -> int:
     sim_dir, out_dir, tile, overlap = Path(argv[0]), Path(argv[1]), int(argv[2]), int(argv[3])
 
-    from caesar_mrcnn.evaluate import load_truth
-    from caesar_mrcnn.infer import InferConfig, TruthPredictor, infer_image
+    from caesar_mrcnn.detection.detector import TruthPredictor
+    from caesar_mrcnn.detection.infer import InferConfig, infer_image
+    from caesar_mrcnn.evaluation.evaluate import load_truth
     from ssl_backbones import distributed
 
     ctx = distributed.init()

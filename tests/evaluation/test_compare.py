@@ -8,10 +8,10 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from caesar_mrcnn.compare import compare_samples, write_comparison
 from caesar_mrcnn.data.dataset import Annotation, Sample
 from caesar_mrcnn.errors import ConfigError, DatasetError
 from caesar_mrcnn.evaluation import finders
+from caesar_mrcnn.evaluation.compare import compare_samples, write_comparison
 from caesar_mrcnn.io.fits import write_image
 
 PIX_ARCSEC = 2.0
@@ -104,8 +104,8 @@ def test_compare_rejects_bad_inputs(tmp_path):
 
 
 def test_compare_scores_caesar_catalogue_with_a_perfect_predictor(tmp_path):
-    from caesar_mrcnn.evaluate import infer_config
-    from caesar_mrcnn.infer import TruthPredictor
+    from caesar_mrcnn.detection.detector import TruthPredictor
+    from caesar_mrcnn.evaluation.evaluate import infer_config
 
     sample = make_field(tmp_path / "field.fits")
     cfg = infer_config(None, ["tile=256", "overlap=16"])

@@ -17,7 +17,7 @@ from caesar_mrcnn.classes import CLASS_COLOURS, CLASS_NAMES
 from caesar_mrcnn.data.dataset import Annotation
 from caesar_mrcnn.io.atomic import atomic_path
 from caesar_mrcnn.io.regions import mask_contours
-from caesar_mrcnn.sources import read_window
+from caesar_mrcnn.io.windows import read_window
 
 
 def overview_image(image: Any, shape: tuple[int, int], factor: int) -> np.ndarray:

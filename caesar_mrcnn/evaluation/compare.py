@@ -76,8 +76,8 @@ class FinderScore:
 
 def _caesar_catalog(image: Path, detector, config, predictor=None) -> Table:
     """caesar-mrcnn's catalogue of one image in the common form (real-source classes only)."""
-    from caesar_mrcnn import infer
-    from caesar_mrcnn.evaluate import _column
+    from caesar_mrcnn.detection import infer
+    from caesar_mrcnn.evaluation.evaluate import _column
 
     result = infer.infer_image(image, detector=detector, predictor=predictor, config=config)
     cat = result.table
@@ -208,11 +208,11 @@ def compare_samples(samples: Sequence[Sample], finders: Sequence[str] = FINDERS,
         Subset of :data:`FINDERS`.
     weights : path-like, optional
         Trained caesar-mrcnn weights; without them caesar-mrcnn is reported as not run.
-    config : caesar_mrcnn.infer.InferConfig, optional
+    config : caesar_mrcnn.detection.infer.InferConfig, optional
         caesar-mrcnn inference options.
     predictor_factory : callable, optional
         ``factory(sample) -> predictor`` run in place of the trained model under the
-        caesar-mrcnn name (for tests and upper bounds, e.g. ``infer.TruthPredictor``).
+        caesar-mrcnn name (for tests and upper bounds, e.g. ``detector.TruthPredictor``).
     snr_bins : sequence of float
         SNR bin edges.
     radius_beams : float
@@ -242,10 +242,10 @@ def compare_samples(samples: Sequence[Sample], finders: Sequence[str] = FINDERS,
     geometry = [_image_geometry(s) for s in samples]  # fail on bad inputs before any run
     detector = None
     if "caesar-mrcnn" in scores and scores["caesar-mrcnn"].ran and predictor_factory is None:
-        from caesar_mrcnn import infer
+        from caesar_mrcnn.detection.detector import load_detector
 
         t0 = time.perf_counter()
-        detector = infer.load_detector(weights)  # once; its loading counts in the wall time
+        detector = load_detector(weights)  # once; its loading counts in the wall time
         scores["caesar-mrcnn"].wall_s += time.perf_counter() - t0
     for sample, (wcs, beam_pix, arcsec_pix) in zip(samples, geometry):
         for score in scores.values():
@@ -440,7 +440,7 @@ def compare(data: str | Path, out: str | Path, weights: str | Path | None = None
     -------
     summary, bins : astropy.table.Table
     """
-    from caesar_mrcnn.evaluate import infer_config, load_truth, parse_snr_bins
+    from caesar_mrcnn.evaluation.evaluate import infer_config, load_truth, parse_snr_bins
     from caesar_mrcnn.evaluation.report import check_output_folder
 
     bins = parse_snr_bins(snr_bins)

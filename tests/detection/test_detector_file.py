@@ -12,7 +12,11 @@ tf = pytest.importorskip("tensorflow")
 
 from caesar_mrcnn.classes import CLASS_NAMES  # noqa: E402
 from caesar_mrcnn.data.preprocess import PreprocessConfig  # noqa: E402
-from caesar_mrcnn.detector_io import load_detector, read_detector, save_detector  # noqa: E402
+from caesar_mrcnn.detection.detector_file import (  # noqa: E402
+    load_full_model,
+    read_detector,
+    save_detector,
+)
 from caesar_mrcnn.errors import WeightsError  # noqa: E402
 from caesar_mrcnn.modeling.config import ModelConfig  # noqa: E402
 from caesar_mrcnn.modeling.maskrcnn import MaskRCNN  # noqa: E402
@@ -50,7 +54,7 @@ def _images():
 def test_save_then_load_gives_identical_predictions(saved):
     model, path = saved
     assert path.suffix == ".npz" and path.is_file()
-    loaded, meta = load_detector(path)
+    loaded, meta = load_full_model(path)
     for a, b in zip(model.weights, loaded.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     images = _images()
@@ -68,7 +72,7 @@ def test_save_then_load_gives_identical_predictions(saved):
 
 def test_missing_file(tmp_path):
     with pytest.raises(WeightsError, match="not found"):
-        load_detector(tmp_path / "nothing.npz")
+        load_full_model(tmp_path / "nothing.npz")
 
 
 def test_truncated_file(saved, tmp_path):
@@ -76,18 +80,18 @@ def test_truncated_file(saved, tmp_path):
     data = saved[1].read_bytes()
     bad.write_bytes(data[: len(data) // 3])
     with pytest.raises(WeightsError, match="corrupt"):
-        load_detector(bad)
+        load_full_model(bad)
 
 
 def test_not_a_detector(tmp_path):
     other = tmp_path / "other.npz"
     np.savez(other, a=np.zeros(3))
     with pytest.raises(WeightsError, match="not a caesar-mrcnn detector"):
-        load_detector(other)
+        load_full_model(other)
     text = tmp_path / "text.npz"
     text.write_text("hello")
     with pytest.raises(WeightsError):
-        load_detector(text)
+        load_full_model(text)
 
 
 def _rewrite(src, dst, edit):
@@ -104,18 +108,18 @@ def test_weights_that_do_not_fit_the_stored_model(saved, tmp_path):
     bad = tmp_path / "mismatch.npz"
     _rewrite(saved[1], bad, lambda m: m["model"].update(fpn_channels=64))
     with pytest.raises(WeightsError, match="shape"):
-        load_detector(bad)
+        load_full_model(bad)
 
 
 def test_other_class_set(saved, tmp_path):
     bad = tmp_path / "classes.npz"
     _rewrite(saved[1], bad, lambda m: m.update(classes=["star", "galaxy"]))
     with pytest.raises(WeightsError, match="classes"):
-        load_detector(bad)
+        load_full_model(bad)
 
 
 def test_unknown_model_option(saved, tmp_path):
     bad = tmp_path / "future.npz"
     _rewrite(saved[1], bad, lambda m: m["model"].update(new_option=1))
     with pytest.raises(WeightsError, match="configuration"):
-        load_detector(bad)
+        load_full_model(bad)

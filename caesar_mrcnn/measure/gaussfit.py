@@ -7,7 +7,7 @@ of one over the mask grown by a beam recovers the whole flux density, as Aegean 
 
 Conventions: pixel coordinates ``(x, y)`` = (column, row); the fitted ellipse is returned as a
 covariance matrix in pixels, ordered ``(x, y)``, so it goes through the same WCS-aware
-conversion (:func:`caesar_mrcnn.sources.ellipse_from_covariance`) as the moment ellipses.
+conversion (:func:`caesar_mrcnn.measure.sources.ellipse_from_covariance`) as the moment ellipses.
 
 References
 ----------

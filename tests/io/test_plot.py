@@ -9,7 +9,7 @@ from matplotlib.image import imread
 
 from caesar_mrcnn.classes import CLASS_COLOURS
 from caesar_mrcnn.data.dataset import Annotation
-from caesar_mrcnn.plot import overview_image, plot_detections
+from caesar_mrcnn.io.plot import overview_image, plot_detections
 
 
 def test_overview_is_nan_aware_block_mean():

@@ -13,11 +13,13 @@ from astropy.io import fits
 from astropy.table import Table
 
 from caesar_mrcnn.cli import main
+from caesar_mrcnn.detection.detector import TruthPredictor
+from caesar_mrcnn.detection.infer import InferConfig, detect_tiles, infer_image
+from caesar_mrcnn.detection.merge import merge_detections
+from caesar_mrcnn.detection.tiling import tile_grid
 from caesar_mrcnn.errors import AllNaNError, OutputError, WeightsError
-from caesar_mrcnn.infer import InferConfig, TruthPredictor, detect_tiles, infer_image
 from caesar_mrcnn.io.fits import open_image, write_image
 from caesar_mrcnn.io.regions import read_regions
-from caesar_mrcnn.tiling import merge_detections, tile_grid
 
 TILE, OVERLAP = 64, 16
 
@@ -160,7 +162,7 @@ def tiny_detector(tmp_path_factory):
     """A real Mask R-CNN (ResNet18, 64 px input, narrow heads), untrained, saved to a file."""
     pytest.importorskip("tensorflow")
     from caesar_mrcnn.data.preprocess import PreprocessConfig
-    from caesar_mrcnn.detector_io import save_detector
+    from caesar_mrcnn.detection.detector_file import save_detector
     from caesar_mrcnn.modeling.config import ModelConfig
     from caesar_mrcnn.modeling.maskrcnn import MaskRCNN
 

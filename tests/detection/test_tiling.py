@@ -7,11 +7,11 @@ import pytest
 
 from caesar_mrcnn.classes import CLASS_IDS
 from caesar_mrcnn.data.dataset import Annotation
-from caesar_mrcnn.tiling import (
+from caesar_mrcnn.detection.merge import merge_detections
+from caesar_mrcnn.detection.tiling import (
     Tile,
     crop_mask,
     detections_from_output,
-    merge_detections,
     tile_grid,
     tile_starts,
 )
@@ -151,7 +151,7 @@ def test_crop_mask_outside_is_empty():
 
 
 def test_overlapping_pairs_match_brute_force():
-    from caesar_mrcnn.tiling import overlapping_pairs
+    from caesar_mrcnn.detection.merge import overlapping_pairs
 
     rng = np.random.default_rng(5)
     y0 = rng.integers(0, 200, 60)

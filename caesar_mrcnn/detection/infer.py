@@ -3,18 +3,12 @@
 :func:`infer_image` streams square tiles from the memory-mapped FITS file (never the whole
 image at once), skips tiles without a finite pixel, preprocesses each tile exactly as training
 preprocessed its images, runs the detector on batches, merges detections across tile borders
-(:mod:`caesar_mrcnn.tiling`), measures each source (:mod:`caesar_mrcnn.sources`) and writes the
+(:mod:`caesar_mrcnn.detection.merge`), measures each source
+(:mod:`caesar_mrcnn.measure.sources`) and writes the
 DS9 region file, catalogue, JSON and PNG requested. All outputs are atomic.
 
-The detector is reached through a small interface so that the tiling, merging and measuring can
-be checked against ground truth without a network::
-
-    predict(batch, windows) -> {"scores": [N, D], "classes": [N, D], "masks": [N, D, H, W],
-                                "valid": [N, D]}
-
-``batch`` is ``(N, tile, tile, C)`` float32 and ``windows`` the ``(N, 4)`` image windows
-``(y0, x0, y1, x1)`` of the tiles (a network ignores them). :class:`ModelPredictor` wraps a
-trained Mask R-CNN; :class:`TruthPredictor` answers with the true masks of known objects.
+The detector itself (model, preprocessing, metadata) is a
+:class:`~caesar_mrcnn.detection.detector.Detector`.
 
 Preprocessing choice
 --------------------
@@ -36,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,13 +39,18 @@ import numpy as np
 
 from caesar_mrcnn import __version__
 from caesar_mrcnn.data.dataset import Annotation
-from caesar_mrcnn.errors import AllNaNError, ConfigError, OutputError, WeightsError
-from caesar_mrcnn.tiling import Tile, detections_from_output, merge_detections, tile_grid
+from caesar_mrcnn.detection.detector import (
+    Detector,
+    Predictor,
+    Preprocess,
+    finite_to_channels,
+    load_detector,
+)
+from caesar_mrcnn.detection.merge import merge_detections
+from caesar_mrcnn.detection.tiling import Tile, detections_from_output, tile_grid
+from caesar_mrcnn.errors import AllNaNError, ConfigError, OutputError
 
 log = logging.getLogger(__name__)
-
-Predictor = Callable[[np.ndarray, np.ndarray], dict]
-Preprocess = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -80,7 +79,7 @@ class InferConfig:
         Catalogue acronym before the IAU names (empty: names start with ``J``).
     fit_compact : bool
         Fit compact sources with elliptical Gaussians for their flux densities and shapes
-        (see :mod:`caesar_mrcnn.sources`); False keeps the mask sums, a little faster.
+        (see :mod:`caesar_mrcnn.measure.sources`); False keeps the mask sums, a little faster.
     """
 
     tile: int | None = None
@@ -136,67 +135,6 @@ class InferResult:
 # --- predictors -------------------------------------------------------------------------------
 
 
-class ModelPredictor:
-    """Adapter from a detector model (``model(images) -> dict`` of tensors) to a predictor."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-
-    def __call__(self, batch: np.ndarray, windows: np.ndarray) -> dict:
-        out = self.model(batch)
-        return {k: np.asarray(v) for k, v in out.items()}
-
-
-class TruthPredictor:
-    """A perfect detector: the true masks of known objects, as seen inside each tile.
-
-    Useful to test tiling, merging and measurement, and as an upper bound in evaluations.
-
-    Parameters
-    ----------
-    objects : sequence of Annotation
-        Ground truth in image pixels.
-    tile : int
-        Output mask size (the padded tile).
-    score : float
-        Score given to every detection.
-    """
-
-    def __init__(self, objects: Sequence[Annotation], tile: int, score: float = 1.0) -> None:
-        from caesar_mrcnn.classes import CLASS_IDS
-
-        self.objects = list(objects)
-        self.tile = tile
-        self.score = score
-        self._boxes = np.array([a.bbox for a in self.objects], dtype=np.int64).reshape(-1, 4)
-        self._ids = np.array([CLASS_IDS[a.category] for a in self.objects], dtype=np.int64)
-
-    def __call__(self, batch: np.ndarray, windows: np.ndarray) -> dict:
-        from caesar_mrcnn.tiling import crop_mask
-
-        b = self._boxes
-        hits = [np.flatnonzero((b[:, 0] < w[2]) & (w[0] < b[:, 2]) & (b[:, 1] < w[3])
-                               & (w[1] < b[:, 3])) for w in windows]
-        d = max([1] + [len(h) for h in hits])
-        n = len(windows)
-        masks = np.zeros((n, d, self.tile, self.tile), dtype=np.float32)
-        classes = np.zeros((n, d), dtype=np.int64)
-        valid = np.zeros((n, d), dtype=bool)
-        for i, (w, h) in enumerate(zip(windows, hits)):
-            y0, x0, y1, x1 = (int(v) for v in w)
-            for k, j in enumerate(h):
-                masks[i, k, :y1 - y0, :x1 - x0] = crop_mask(self.objects[j], (y0, x0, y1, x1))
-                classes[i, k] = self._ids[j]
-                valid[i, k] = True
-        scores = np.where(valid, self.score, 0.0)
-        return {"scores": scores, "classes": classes, "masks": masks, "valid": valid}
-
-
-def finite_to_channels(data: np.ndarray) -> np.ndarray:
-    """Minimal preprocessing: NaN to 0, one channel (used when no preprocessor is given)."""
-    return np.nan_to_num(np.asarray(data, np.float32), nan=0.0)[..., None]
-
-
 # --- tiles through the model --------------------------------------------------------------
 
 
@@ -229,7 +167,7 @@ def detect_tiles(image: Any, shape: tuple[int, int], tiles: Sequence[Tile], pred
     ntiles : int
         Tiles that held a finite pixel (all-NaN tiles are skipped).
     """
-    from caesar_mrcnn.sources import read_window
+    from caesar_mrcnn.io.windows import read_window
 
     dets: list[Annotation] = []
     pending: list[Tile] = []
@@ -287,70 +225,6 @@ def _check_outputs(paths: dict[str, str | os.PathLike | None],
         if kind == "plot" and Path(p).suffix.lower() not in PLOT_SUFFIXES:
             raise OutputError(f"{p}: unknown plot format; name the file with one of "
                               f"{', '.join(PLOT_SUFFIXES)}")
-
-
-@dataclass(frozen=True)
-class Detector:
-    """A detector loaded once, to run on many images.
-
-    Attributes
-    ----------
-    predictor : callable
-        ``predict(batch, windows) -> dict`` of the model.
-    preprocess : callable
-        The preprocessing the detector was trained with.
-    metadata : dict
-        The detector file's metadata (model, backbone and preprocessing settings).
-    path : pathlib.Path
-        The detector file.
-    """
-
-    predictor: Predictor
-    preprocess: Preprocess
-    metadata: dict
-    path: Path
-
-    @property
-    def image_size(self) -> int:
-        return int(self.metadata["model"]["image_size"])
-
-
-def load_detector(weights: str | os.PathLike | None = None) -> Detector:
-    """Load a detector file written by training; the shipped reference detector when None.
-
-    Raises
-    ------
-    WeightsError
-        A missing, corrupt or incompatible file (one-line message naming it).
-    """
-    if weights is None:
-        from caesar_mrcnn.shipped import shipped_detector
-
-        weights = shipped_detector()
-    if not Path(weights).exists():
-        raise WeightsError(f"{weights}: detector weights not found; pass --weights PATH of a "
-                           "file written by caesar-mrcnn train")
-    from caesar_mrcnn.shipped import load_any_detector
-
-    model, metadata = load_any_detector(weights)
-    return Detector(ModelPredictor(model), preprocess_from_metadata(metadata), dict(metadata),
-                    Path(weights))
-
-
-def preprocess_from_metadata(metadata: dict) -> Preprocess:
-    """The preprocessing stored with a detector (the one it was trained with)."""
-    spec = metadata.get("preprocess_config", metadata.get("preprocess"))
-    if spec is None:
-        log.warning("detector metadata holds no preprocessing settings; using NaN -> 0 only")
-        return finite_to_channels
-    from caesar_mrcnn.config import from_dict
-    from caesar_mrcnn.data.preprocess import PreprocessConfig, Preprocessor
-
-    if isinstance(spec, Preprocessor):
-        return spec
-    if isinstance(spec, PreprocessConfig):
-        return Preprocessor(spec)
-    return Preprocessor(from_dict(PreprocessConfig, spec, "detector metadata: preprocess"))
 
 
 def infer_image(image_path: str | os.PathLike, *, weights: str | os.PathLike | None = None,
@@ -464,7 +338,8 @@ def _run_metadata(image: Any, image_path: str | os.PathLike, cfg: InferConfig) -
 
 def _measure(objects: list[Annotation], image: Any, shape: tuple[int, int], cfg: InferConfig,
              meta: dict) -> Any:
-    from caesar_mrcnn.sources import background_grid, measure_sources
+    from caesar_mrcnn.measure.background import background_grid
+    from caesar_mrcnn.measure.sources import measure_sources
 
     background = background_grid(image, shape, box=cfg.bkg_box) if objects else None
     table = measure_sources(objects, image, shape, wcs=image.wcs,
@@ -496,7 +371,7 @@ def _write_outputs(outputs: dict, objects: list[Annotation], table: Any, image: 
         write_catalog_json(table, outputs["json"], objects)
         written["json"] = str(outputs["json"])
     if outputs["plot"] is not None:
-        from caesar_mrcnn.plot import plot_detections
+        from caesar_mrcnn.io.plot import plot_detections
 
         plot_detections(outputs["plot"], image, shape, objects, image.wcs,
                         title=f"{meta.get('IMAGE', '')}: {len(objects)} sources")

@@ -5,8 +5,9 @@ import json
 import pytest
 
 from caesar_mrcnn.cli import main
+from caesar_mrcnn.detection.detector import TruthPredictor
 from caesar_mrcnn.errors import ConfigError, DatasetError
-from caesar_mrcnn.evaluate import (
+from caesar_mrcnn.evaluation.evaluate import (
     check_iou,
     detect,
     infer_config,
@@ -15,7 +16,6 @@ from caesar_mrcnn.evaluate import (
 )
 from caesar_mrcnn.evaluation.report import write_report
 from caesar_mrcnn.evaluation.scoring import score_detections
-from caesar_mrcnn.infer import TruthPredictor
 
 
 @pytest.fixture(scope="module")

@@ -1,16 +1,5 @@
-"""Models shipped inside the package, and the compact detector file they are stored in.
+"""The compact detector file: a detector that refers to its frozen backbone instead of copying it.
 
-The package carries a reference detector and the self-supervised backbone it was built on in
-``caesar_mrcnn/weights/`` (how they were made: ``docs/models.md``):
-
-* ``ssl_byol_r18.npz`` + ``ssl_byol_r18.json``: a backbone registry entry (see
-  :mod:`ssl_backbones.registry`) with float16 weights, so ``--backbone ssl_byol_r18`` works
-  without a pretraining run;
-* ``reference_r18.npz``: the detector in the *compact* format below, used by ``infer``,
-  ``evaluate`` and ``compare`` when no weights are given.
-
-Compact detector format
------------------------
 A detector trained with a frozen backbone holds a verbatim copy of that backbone. The compact
 file stores every other weight in float16 and, for each backbone weight that is unchanged, only
 the backbone weight's name; the backbone itself is found by name beside the file, in the shipped
@@ -31,38 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from caesar_mrcnn.errors import ConfigError, WeightsError
+from caesar_mrcnn.errors import WeightsError
+from caesar_mrcnn.zoo.lookup import DEFAULT_BACKBONE, backbone_search_dirs
 
 COMPACT_FORMAT = "caesar-mrcnn-detector-compact-1"
-DEFAULT_DETECTOR = "reference_r18.npz"
-DEFAULT_BACKBONE = "ssl_byol_r18"
+
+
 _META_KEY = "__metadata__"
+
+
 _STORED = np.float16
-
-
-def weights_dir() -> Path:
-    """The folder of the shipped model files (inside the installed package)."""
-    return Path(__file__).resolve().parent / "weights"
-
-
-def backbone_search_dirs() -> list[Path]:
-    """Folders searched for backbones after the user's registry: the shipped models."""
-    return [weights_dir()]
-
-
-def shipped_detector() -> Path:
-    """Path of the shipped reference detector.
-
-    Raises
-    ------
-    WeightsError
-        The package was installed without its model files.
-    """
-    path = weights_dir() / DEFAULT_DETECTOR
-    if not path.is_file():
-        raise WeightsError(f"no shipped detector ({path} is missing); reinstall caesar-mrcnn "
-                           "with its package data, or pass --weights PATH of a trained detector")
-    return path
 
 
 def weights_digest(weights: Mapping[str, np.ndarray]) -> str:
@@ -191,11 +158,11 @@ def pack_detector(detector: str | Path, out: str | Path, backbone: str | Path,
     pathlib.Path
         The file written.
     """
-    from caesar_mrcnn.detector_io import load_detector
+    from caesar_mrcnn.detection.detector_file import load_full_model
     from ssl_backbones.errors import BackboneError
     from ssl_backbones.registry import resolve_backbone
 
-    model, meta = load_detector(detector)
+    model, meta = load_full_model(detector)
     try:
         ref_weights, _ = resolve_backbone(Path(backbone))
     except BackboneError as exc:
@@ -226,61 +193,6 @@ def pack_detector(detector: str | Path, out: str | Path, backbone: str | Path,
     return _write_npz(Path(out), arrays)
 
 
-def detector_from_checkpoint(run: str | Path, out: str | Path,
-                             step: int | None = None) -> Path:
-    """Detector file from a checkpoint of a training run that stopped before its last step.
-
-    ``caesar-mrcnn train`` writes ``detector.npz`` only at the end of its schedule; a run cut
-    short (a time limit, ``train(..., stop_at=N)``) leaves checkpoints. This writes the detector
-    file of one of them, with the run's configuration and backbone metadata.
-
-    Parameters
-    ----------
-    run : path-like
-        The training output folder (``train_config.yaml``, ``checkpoints/``).
-    out : path-like
-        Detector file to write.
-    step : int, optional
-        Checkpoint step (default: the latest).
-
-    Returns
-    -------
-    pathlib.Path
-        The file written.
-
-    Raises
-    ------
-    WeightsError
-        No such checkpoint, or one that does not fit the run's model.
-    """
-    from caesar_mrcnn.detector_io import save_detector
-    from caesar_mrcnn.modeling.maskrcnn import MaskRCNN
-    from caesar_mrcnn.train import load_train_config
-    from caesar_mrcnn.training.backbone import resolve_backbone_spec
-    from caesar_mrcnn.training.checkpoint import list_checkpoints, read_checkpoint
-
-    run = Path(run)
-    found = dict(list_checkpoints(run / "checkpoints"))
-    if not found or (step is not None and step not in found):
-        raise WeightsError(f"{run}: no checkpoint {step if step is not None else ''} in "
-                           f"{run / 'checkpoints'}; steps there: {sorted(found) or 'none'}")
-    step = max(found) if step is None else step
-    cfg = load_train_config(run / "train_config.yaml")
-    _info, arrays, _ = read_checkpoint(found[step])
-    model = MaskRCNN(cfg.model)
-    if len(model.variables) != len(arrays):
-        raise WeightsError(f"{found[step]}: holds {len(arrays)} model variables but the run's "
-                           f"model has {len(model.variables)}")
-    for var, arr in zip(model.variables, arrays):
-        var.assign(arr)
-    _weights, backbone = resolve_backbone_spec(cfg.backbone.name)
-    backbone = {k: v for k, v in backbone.items() if k != "path"}
-    extra = {"train": {"steps": step, "schedule_steps": cfg.steps, "data": cfg.data.train,
-                       "seed": cfg.seed, "world_size": 1}}
-    return save_detector(model, cfg, out, backbone={**backbone, "name": cfg.backbone.name},
-                         extra=extra)
-
-
 def read_compact(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Metadata and stored arrays (``w00012`` ...) of a compact detector file.
 
@@ -289,12 +201,12 @@ def read_compact(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray
     WeightsError
         Missing, corrupt or not a compact detector file.
     """
-    from caesar_mrcnn.detector_io import read_npz_with_metadata
+    from caesar_mrcnn.detection.detector_file import read_npz_with_metadata
 
     return read_npz_with_metadata(
         path, COMPACT_FORMAT, missing_hint="give the path of a detector .npz or leave "
         "--weights out to use the shipped one",
-        format_hint="pack one with `python -m caesar_mrcnn.shipped detector`",
+        format_hint="pack one with `python -m caesar_mrcnn.zoo.pack detector`",
         fix="reinstall or pack it again")
 
 
@@ -310,7 +222,7 @@ def is_compact(path: str | Path) -> bool:
     return isinstance(meta, dict) and meta.get("format") == COMPACT_FORMAT
 
 
-def load_compact_detector(path: str | Path, search_dirs: Sequence[str | Path] = (),
+def load_compact_model(path: str | Path, search_dirs: Sequence[str | Path] = (),
                           registry: str | Path | None = None) -> tuple[Any, dict[str, Any]]:
     """Build the detector of a compact file: its backbone from the registry, the rest stored.
 
@@ -326,7 +238,8 @@ def load_compact_detector(path: str | Path, search_dirs: Sequence[str | Path] = 
     Returns
     -------
     model, metadata
-        As :func:`caesar_mrcnn.detector_io.load_detector` returns them (``metadata`` adds
+        As :func:`caesar_mrcnn.detection.detector_file.load_full_model` returns them
+        (``metadata`` adds
         ``model_config``, ``preprocess_config`` and ``backbone_file``).
 
     Raises
@@ -334,7 +247,7 @@ def load_compact_detector(path: str | Path, search_dirs: Sequence[str | Path] = 
     WeightsError
         Corrupt file, backbone not found or changed, or weights that do not fit the model.
     """
-    from caesar_mrcnn.detector_io import assign_weights, stored_configs
+    from caesar_mrcnn.detection.detector_file import assign_weights, stored_configs
     from caesar_mrcnn.modeling.maskrcnn import MaskRCNN
 
     path = Path(path)
@@ -365,72 +278,3 @@ def load_compact_detector(path: str | Path, search_dirs: Sequence[str | Path] = 
     meta.update(model_config=model_cfg, preprocess_config=pre_cfg,
                 backbone_file=str(backbone_file))
     return model, meta
-
-
-def load_any_detector(path: str | Path) -> tuple[Any, dict[str, Any]]:
-    """Load a detector file, full (``caesar-mrcnn train``) or compact (shipped)."""
-    if is_compact(path):
-        return load_compact_detector(path)
-    from caesar_mrcnn.detector_io import load_detector
-
-    return load_detector(path)
-
-
-def file_sizes(folder: str | Path | None = None) -> dict[str, int]:
-    """Sizes (bytes) of the model files in ``folder`` (default: the shipped folder)."""
-    folder = Path(folder) if folder is not None else weights_dir()
-    return {p.name: p.stat().st_size for p in sorted(folder.glob("*"))
-            if p.is_file() and p.suffix in (".npz", ".json")}
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m caesar_mrcnn.shipped``: pack model files for shipping (maintainers' tool).
-
-    ``backbone SRC.npz OUT_DIR`` writes a float16 registry entry; ``detector DETECTOR.npz
-    OUT.npz --backbone ENTRY.npz`` writes a compact detector; ``from-checkpoint RUN OUT.npz``
-    writes the detector of a run's latest checkpoint; ``sizes [DIR]`` lists file sizes.
-    """
-    import argparse
-    import sys
-
-    parser = argparse.ArgumentParser(prog="python -m caesar_mrcnn.shipped",
-                                     description="Pack model files for shipping.")
-    sub = parser.add_subparsers(dest="what", required=True)
-    p = sub.add_parser("backbone", help="float16 copy of a registry backbone entry")
-    p.add_argument("source", help="backbone .npz (its .json beside it)")
-    p.add_argument("out_dir", help="destination folder")
-    p.add_argument("--name", default=None, help="entry name (default: the source's)")
-    p = sub.add_parser("detector", help="compact form of a detector trained on a backbone")
-    p.add_argument("detector", help="detector .npz written by caesar-mrcnn train")
-    p.add_argument("out", help="compact detector .npz to write")
-    p.add_argument("--backbone", required=True, help="backbone .npz it was trained from")
-    p.add_argument("--name", default=DEFAULT_BACKBONE, help="backbone name stored in the file")
-    p = sub.add_parser("from-checkpoint", help="detector file from a training checkpoint")
-    p.add_argument("run", help="training output folder")
-    p.add_argument("out", help="detector .npz to write")
-    p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
-    p = sub.add_parser("sizes", help="sizes of the model files in a folder")
-    p.add_argument("folder", nargs="?", default=None, help="default: the shipped folder")
-    args = parser.parse_args(argv)
-    from ssl_backbones.errors import BackboneError
-
-    try:
-        if args.what == "backbone":
-            print(compact_backbone(args.source, args.out_dir, args.name))
-        elif args.what == "detector":
-            print(pack_detector(args.detector, args.out, args.backbone, args.name))
-        elif args.what == "from-checkpoint":
-            print(detector_from_checkpoint(args.run, args.out, args.step))
-        else:
-            sizes = file_sizes(args.folder)
-            for name, size in sizes.items():
-                print(f"{size / 2**20:8.2f} MiB  {name}")
-            print(f"{sum(sizes.values()) / 2**20:8.2f} MiB  total")
-    except (WeightsError, ConfigError, BackboneError) as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -158,7 +158,7 @@ def read_detector(path: str | Path) -> tuple[dict[str, Any], list[np.ndarray]]:
                            f"({type(exc).__name__}); copy or export it again") from None
 
 
-def load_detector(path: str | Path) -> tuple[Any, dict[str, Any]]:
+def load_full_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
     """Build the detector a file describes and load its weights.
 
     Parameters

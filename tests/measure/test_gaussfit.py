@@ -10,8 +10,13 @@ import pytest
 from scipy import ndimage
 
 from caesar_mrcnn.data.dataset import Annotation
-from caesar_mrcnn.gaussfit import FWHM_PER_SIGMA, condon_flux_error, fit_gaussian, is_resolved
-from caesar_mrcnn.sources import beam_fwhm_pix, fit_compact_source, measure_sources
+from caesar_mrcnn.measure.gaussfit import (
+    FWHM_PER_SIGMA,
+    condon_flux_error,
+    fit_gaussian,
+    is_resolved,
+)
+from caesar_mrcnn.measure.sources import beam_fwhm_pix, fit_compact_source, measure_sources
 
 BEAM_SIGMA = 2.0
 BEAM_AREA = 2 * math.pi * BEAM_SIGMA ** 2

@@ -12,14 +12,16 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from caesar_mrcnn import shipped  # noqa: E402
 from caesar_mrcnn.data.preprocess import PreprocessConfig  # noqa: E402
-from caesar_mrcnn.detector_io import save_detector  # noqa: E402
+from caesar_mrcnn.detection import compact as compact_format  # noqa: E402
+from caesar_mrcnn.detection.detector import load_model  # noqa: E402
+from caesar_mrcnn.detection.detector_file import save_detector  # noqa: E402
 from caesar_mrcnn.errors import WeightsError  # noqa: E402
 from caesar_mrcnn.modeling.config import ModelConfig  # noqa: E402
 from caesar_mrcnn.modeling.maskrcnn import MaskRCNN  # noqa: E402
+from caesar_mrcnn.zoo import lookup  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MAX_BYTES = 40 * 10**6
 TINY = dict(image_size=64, fpn_channels=32, rpn_head_channels=32, box_head_dims=(64, 64),
             mask_head_convs=1, mask_head_channels=32, max_gt=8, detections_per_image=16,
@@ -47,7 +49,7 @@ def packed(tmp_path_factory):
     backbone = build_resnet("resnet18", 1)
     entry = export_backbone(backbone, "tiny_r18", {"arch": "resnet18", "in_channels": 1},
                             registry=folder / "registry")
-    small = shipped.compact_backbone(entry, folder / "models")
+    small = compact_format.compact_backbone(entry, folder / "models")
     model = MaskRCNN(ModelConfig(**TINY))
     from ssl_backbones.registry import resolve_backbone
     from ssl_backbones.resnet import load_backbone_weights
@@ -57,7 +59,7 @@ def packed(tmp_path_factory):
     changed.assign(changed.numpy() + 0.25)
     full = save_detector(model, PreprocessConfig(steps=[{"name": "minmax"}]),
                          folder / "detector.npz", backbone={"name": "tiny_r18"})
-    compact = shipped.pack_detector(full, folder / "models" / "det.npz", small,
+    compact = compact_format.pack_detector(full, folder / "models" / "det.npz", small,
                                     name="tiny_r18")
     return {"model": model, "full": full, "compact": compact, "folder": folder,
             "changed": changed.path, "backbone": small}
@@ -75,7 +77,7 @@ def test_compact_backbone_is_float16_with_digest_and_loads(packed):
 
 
 def test_compact_detector_stores_only_what_the_backbone_lacks(packed):
-    meta, arrays = shipped.read_compact(packed["compact"])
+    meta, arrays = compact_format.read_compact(packed["compact"])
     refs = [r for r in meta["weights"] if "backbone" in r]
     stored = {r["path"] for i, r in enumerate(meta["weights"]) if f"w{i:05d}" in arrays}
     assert refs and packed["changed"] in stored
@@ -84,7 +86,7 @@ def test_compact_detector_stores_only_what_the_backbone_lacks(packed):
 
 
 def test_compact_detector_predicts_like_the_full_one(packed):
-    loaded, meta = shipped.load_any_detector(packed["compact"])
+    loaded, meta = load_model(packed["compact"])
     assert meta["backbone_file"] == str(packed["backbone"])
     for a, b in zip(packed["model"].weights, loaded.weights):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-3, atol=1e-4)
@@ -106,7 +108,7 @@ def test_compact_detector_refuses_another_backbone(packed, tmp_path):
     lonely = tmp_path / "det.npz"
     shutil.copy(packed["compact"], lonely)
     with pytest.raises(WeightsError, match="tiny_r18.*not found"):
-        shipped.load_compact_detector(lonely, search_dirs=[other.parent],
+        compact_format.load_compact_model(lonely, search_dirs=[other.parent],
                                       registry=tmp_path / "empty")
 
 
@@ -114,29 +116,29 @@ def test_truncated_compact_file_is_a_weights_error(packed, tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(packed["compact"].read_bytes()[:5000])
     with pytest.raises(WeightsError, match="corrupt or truncated"):
-        shipped.read_compact(bad)
-    assert not shipped.is_compact(bad)
+        compact_format.read_compact(bad)
+    assert not compact_format.is_compact(bad)
 
 
 # --- the files in the package -------------------------------------------------------------
 
 
 def test_shipped_files_exist_and_fit_the_budget():
-    sizes = shipped.file_sizes()
-    for name in (shipped.DEFAULT_DETECTOR, f"{shipped.DEFAULT_BACKBONE}.npz",
-                 f"{shipped.DEFAULT_BACKBONE}.json"):
-        assert name in sizes, f"{name} missing from {shipped.weights_dir()}"
+    sizes = lookup.file_sizes()
+    for name in (lookup.DEFAULT_DETECTOR, f"{lookup.DEFAULT_BACKBONE}.npz",
+                 f"{lookup.DEFAULT_BACKBONE}.json"):
+        assert name in sizes, f"{name} missing from {lookup.weights_dir()}"
     assert sum(sizes.values()) <= MAX_BYTES
-    assert shipped.is_compact(shipped.shipped_detector())
+    assert compact_format.is_compact(lookup.shipped_detector())
 
 
 def test_shipped_backbone_found_by_name_without_pretraining(tmp_path, monkeypatch):
     from caesar_mrcnn.training.backbone import resolve_backbone_spec
 
     monkeypatch.setenv("CAESAR_MRCNN_BACKBONES", str(tmp_path / "empty_registry"))
-    weights, meta = resolve_backbone_spec(shipped.DEFAULT_BACKBONE)
+    weights, meta = resolve_backbone_spec(lookup.DEFAULT_BACKBONE)
     assert meta["arch"] == "resnet18" and meta["method"] == "byol"
-    assert Path(meta["path"]).parent == shipped.weights_dir()
+    assert Path(meta["path"]).parent == lookup.weights_dir()
     assert weights["stem_conv/kernel"].shape[-1] == 64
 
 
@@ -153,9 +155,9 @@ def field(tmp_path_factory):
 
 def test_infer_without_weights_finds_the_bright_sources(field, tmp_path):
     from caesar_mrcnn.cli import main
-    from caesar_mrcnn.evaluate import load_truth
+    from caesar_mrcnn.detection.infer import infer_image
+    from caesar_mrcnn.evaluation.evaluate import load_truth
     from caesar_mrcnn.evaluation.matching import match_masks
-    from caesar_mrcnn.infer import infer_image
 
     sample = load_truth(field)[0]
     regions = tmp_path / "out.reg"

@@ -15,7 +15,6 @@ keras = pytest.importorskip("keras")
 from caesar_mrcnn import cli  # noqa: E402
 from caesar_mrcnn.config import load_config  # noqa: E402
 from caesar_mrcnn.errors import CheckpointError, ConfigError, WeightsError  # noqa: E402
-from caesar_mrcnn.train import load_train_config, train  # noqa: E402
 from caesar_mrcnn.training.backbone import (  # noqa: E402
     BackboneFreezer,
     frozen_stages,
@@ -30,9 +29,10 @@ from caesar_mrcnn.training.checkpoint import (  # noqa: E402
     save_checkpoint,
 )
 from caesar_mrcnn.training.config import BackboneConfig, OptimConfig  # noqa: E402
+from caesar_mrcnn.training.loop import load_train_config, train  # noqa: E402
 from caesar_mrcnn.training.optim import build_optimizer, learning_rate_schedule  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "configs" / "detect" / "tiny.yaml"
 
 
@@ -74,7 +74,7 @@ def _mask_iou(a: np.ndarray, b: np.ndarray) -> float:
 def test_overfit_two_fields_then_detect_every_bright_source(sim_dir, tmp_path):
     from caesar_mrcnn.data.preprocess import Preprocessor
     from caesar_mrcnn.data.readers import load_dataset
-    from caesar_mrcnn.detector_io import load_detector
+    from caesar_mrcnn.detection.detector_file import load_full_model as load_detector
     from caesar_mrcnn.io.fits import read_image
 
     out = tmp_path / "run"

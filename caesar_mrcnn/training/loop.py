@@ -461,7 +461,7 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at: int | None = None) ->
         keras.config.set_dtype_policy(previous_policy)
     if ctx.is_root:
         if result.step >= run.total:
-            from caesar_mrcnn.detector_io import save_detector
+            from caesar_mrcnn.detection.detector_file import save_detector
 
             extra = {"train": {"steps": result.step, "data": cfg.data.train,
                                "seed": cfg.seed, "world_size": ctx.size}}

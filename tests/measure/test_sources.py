@@ -11,13 +11,9 @@ from astropy.coordinates import SkyCoord
 from astropy.wcs import WCS
 
 from caesar_mrcnn.data.dataset import Annotation
-from caesar_mrcnn.sources import (
-    FWHM_PER_SIGMA,
-    background_grid,
-    iau_name,
-    measure_sources,
-    radec,
-)
+from caesar_mrcnn.measure.background import background_grid
+from caesar_mrcnn.measure.sky import iau_name, radec
+from caesar_mrcnn.measure.sources import FWHM_PER_SIGMA, measure_sources
 
 PIX_ARCSEC = 2.0
 

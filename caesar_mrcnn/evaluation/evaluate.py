@@ -85,7 +85,8 @@ def _column(table, *names: str) -> np.ndarray:
 
 
 def detections_from_result(result) -> list[Annotation]:
-    """Detections of an :class:`~caesar_mrcnn.infer.InferResult` with their measured parameters
+    """Detections of an :class:`~caesar_mrcnn.detection.infer.InferResult` with their measured
+    parameters
     copied into ``attrs`` (``snr``, ``flux_jy`` (Jy), ``peak_jyb`` (Jy/beam), ``x``, ``y``
     (pixels), ``ra``, ``dec`` (deg))."""
     table = result.table
@@ -103,7 +104,7 @@ def detections_from_result(result) -> list[Annotation]:
 def infer_config(config: str | Path | None, overrides: Sequence[str] = ()):
     """Inference options from an optional YAML file plus ``key=value`` overrides."""
     from caesar_mrcnn.config import load_config
-    from caesar_mrcnn.infer import InferConfig
+    from caesar_mrcnn.detection.infer import InferConfig
 
     cfg = load_config(InferConfig, config, overrides)
     cfg.validate()
@@ -121,21 +122,22 @@ def detect(samples: Sequence[Sample], weights: str | Path | None = None, config=
     weights : path-like, optional
         Trained detector weights; the shipped reference detector when None and no
         ``predictor_factory`` is given.
-    config : caesar_mrcnn.infer.InferConfig, optional
+    config : caesar_mrcnn.detection.infer.InferConfig, optional
         Inference options.
     predictor_factory : callable, optional
         ``factory(sample) -> predictor`` used instead of the trained model (e.g.
-        :class:`caesar_mrcnn.infer.TruthPredictor` for an upper bound).
+        :class:`caesar_mrcnn.detection.detector.TruthPredictor` for an upper bound).
 
     Raises
     ------
     WeightsError
         If no predictor factory is given and ``weights`` does not exist.
     """
-    from caesar_mrcnn import infer
+    from caesar_mrcnn.detection import infer
+    from caesar_mrcnn.detection.detector import load_detector
 
     # loaded once for every image
-    detector = infer.load_detector(weights) if predictor_factory is None else None
+    detector = load_detector(weights) if predictor_factory is None else None
     out = []
     for sample in samples:
         predictor = predictor_factory(sample) if predictor_factory else None
@@ -178,7 +180,7 @@ def evaluate(data: str | Path, weights: str | Path | None, out: str | Path, iou:
     check_output_folder(out)
     cfg = infer_config(config, overrides)
     if weights is None:
-        from caesar_mrcnn.shipped import shipped_detector
+        from caesar_mrcnn.zoo.lookup import shipped_detector
 
         weights = shipped_detector()
     if not Path(weights).exists():

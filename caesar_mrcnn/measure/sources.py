@@ -12,7 +12,8 @@ Conventions
   The island flux density is ``sum(mask pixels) / beam_area_pix`` (Jy), with error
   ``rms * sqrt(npix / beam_area_pix)``; it misses the wings below the mask threshold.
 * Compact single-island sources are also fitted with an elliptical Gaussian over the mask grown
-  by one beam FWHM (:mod:`caesar_mrcnn.gaussfit`). Where the fit succeeds (``fitted`` is True),
+  by one beam FWHM (:mod:`caesar_mrcnn.measure.gaussfit`). Where the fit succeeds
+  (``fitted`` is True),
   ``int_flux`` is the Gaussian's flux density with its Condon (1997) error, or its peak times
   one beam when it is not significantly larger than the beam (``unresolved``), and the sizes
   and angle are the Gaussian's; elsewhere ``int_flux`` is the island flux density and the sizes are
@@ -30,282 +31,40 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from astropy import units as u
 from astropy.table import Table
 from scipy import ndimage
 
 from caesar_mrcnn.classes import CLASS_IDS
 from caesar_mrcnn.data.dataset import Annotation
-from caesar_mrcnn.gaussfit import (
+from caesar_mrcnn.io.windows import read_window
+from caesar_mrcnn.measure.background import BackgroundGrid, background_grid
+from caesar_mrcnn.measure.ellipse import ellipse_from_covariance
+from caesar_mrcnn.measure.gaussfit import (
     FWHM_PER_SIGMA,
     condon_flux_error,
     condon_relative_errors,
     fit_gaussian,
     is_resolved,
 )
+from caesar_mrcnn.measure.schema import empty_source_table, source_table
+from caesar_mrcnn.measure.sky import EQUATORIAL_FRAMES, iau_name, radec, sky_frame, sky_jacobian
 
 log = logging.getLogger(__name__)
-
-_EQUATORIAL = ("icrs", "fk5", "fk4")
-
-
-def read_window(image: Any, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-    """Pixels ``[y0:y1, x0:x1]`` (clipped) of a numpy array or an object with ``read_window``."""
-    if hasattr(image, "read_window"):
-        return image.read_window(y0, y1, x0, x1)
-    data = image.data if hasattr(image, "data") and not isinstance(image, np.ndarray) else image
-    ny, nx = data.shape
-    return np.asarray(data[max(y0, 0):min(y1, ny), max(x0, 0):min(x1, nx)], dtype=np.float32)
 
 
 # --- background and noise ----------------------------------------------------------------------
 
 
-@dataclass
-class BackgroundGrid:
-    """Background and rms on a coarse grid of ``box`` × ``box`` cells.
-
-    Attributes
-    ----------
-    bkg, rms : numpy.ndarray, shape ``(nby, nbx)``
-        Sigma-clipped background and rms per cell (image unit, e.g. Jy/beam).
-    box : int
-        Cell side in pixels.
-    """
-
-    bkg: np.ndarray
-    rms: np.ndarray
-    box: int
-
-    def at(self, y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Background and rms at pixel positions, bilinear between cell centres."""
-        coords = np.stack([(np.asarray(y, float) + 0.5) / self.box - 0.5,
-                           (np.asarray(x, float) + 0.5) / self.box - 0.5]).reshape(2, -1)
-        out = [ndimage.map_coordinates(g, coords, order=1, mode="nearest").reshape(np.shape(y))
-               for g in (self.bkg, self.rms)]
-        return out[0], out[1]
-
-
-def _fill_nan(grid: np.ndarray) -> np.ndarray:
-    """Replace NaN cells by the nearest finite cell (all-NaN stays NaN)."""
-    bad = ~np.isfinite(grid)
-    if not bad.any() or bad.all():
-        return grid
-    idx = ndimage.distance_transform_edt(bad, return_distances=False, return_indices=True)
-    return grid[tuple(idx)]
-
-
-def background_grid(image: Any, shape: tuple[int, int], box: int = 64, sigma: float = 3.0,
-                    min_fraction: float = 0.3) -> BackgroundGrid:
-    """Background (SExtractor mode estimator) and rms (MAD std) on a coarse grid.
-
-    Reads one strip of ``box`` rows at a time, so peak memory is ``box * nx`` pixels.
-
-    Parameters
-    ----------
-    image : numpy.ndarray or LazyImage
-        2D image (NaN where invalid).
-    shape : tuple of int
-        ``(ny, nx)``.
-    box : int
-        Cell side (pixels); a few beams to a few tens of beams.
-    sigma : float
-        Sigma-clipping threshold.
-    min_fraction : float
-        Cells with fewer finite pixels than this fraction take the value of the nearest cell.
-    """
-    import warnings
-
-    from astropy.stats import SigmaClip
-    from astropy.utils.exceptions import AstropyUserWarning
-    from photutils.background import MADStdBackgroundRMS, SExtractorBackground
-
-    ny, nx = shape
-    nby, nbx = -(-ny // box), -(-nx // box)
-    clip = SigmaClip(sigma=sigma, maxiters=5)
-    bkg_est, rms_est = SExtractorBackground(clip), MADStdBackgroundRMS(clip)
-    bkg = np.full((nby, nbx), np.nan)
-    rms = np.full((nby, nbx), np.nan)
-    for by in range(nby):
-        strip = np.full((box, nbx * box), np.nan, dtype=np.float32)
-        rows = read_window(image, by * box, (by + 1) * box, 0, nx)
-        strip[:rows.shape[0], :nx] = rows
-        cells = strip.reshape(box, nbx, box).transpose(1, 0, 2)
-        enough = np.isfinite(cells).mean(axis=(1, 2)) >= min_fraction
-        if enough.any():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", AstropyUserWarning)
-                warnings.simplefilter("ignore", RuntimeWarning)
-                bkg[by, enough] = bkg_est(cells[enough], axis=(1, 2))
-                rms[by, enough] = rms_est(cells[enough], axis=(1, 2))
-    return BackgroundGrid(_fill_nan(bkg), _fill_nan(rms), box)
-
-
 # --- names ----------------------------------------------------------------------------------
-
-
-def iau_name(ra_deg: Any, dec_deg: Any, prefix: str = "") -> np.ndarray:
-    """IAU-style designations ``[prefix ]Jhhmmss.ss+ddmmss.s`` (truncated, not rounded).
-
-    Parameters
-    ----------
-    ra_deg, dec_deg : array-like
-        Equatorial coordinates (deg).
-    prefix : str
-        Survey or catalogue acronym placed before the coordinates, e.g. ``"CAESAR"``.
-
-    Returns
-    -------
-    numpy.ndarray of str
-    """
-    ra = np.mod(np.atleast_1d(np.asarray(ra_deg, dtype=np.float64)), 360.0)
-    dec = np.atleast_1d(np.asarray(dec_deg, dtype=np.float64))
-    # integer centiseconds of time and deciarcseconds; the tiny offset absorbs float error
-    # such as 15 deg -> 0.99999999 h, which would otherwise truncate one unit down
-    cs = np.floor(ra / 15.0 * 360000.0 + 1e-6).astype(np.int64) % 8640000
-    das = np.floor(np.abs(dec) * 36000.0 + 1e-6).astype(np.int64)
-    head = f"{prefix} J" if prefix else "J"
-    names = [f"{head}{c // 360000:02d}{c // 6000 % 60:02d}{c // 100 % 60:02d}.{c % 100:02d}"
-             f"{'-' if d < 0 else '+'}{a // 36000:02d}{a // 600 % 60:02d}{a // 10 % 60:02d}"
-             f".{a % 10:d}" for c, a, d in zip(cs, das, dec)]
-    return np.array(names, dtype=str)
 
 
 # --- sky geometry -----------------------------------------------------------------------------
 
 
-def _native_sky(wcs, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Native (lon, lat) in deg of 0-based pixel positions."""
-    lon, lat = wcs.all_pix2world(np.asarray(x, float), np.asarray(y, float), 0)
-    return np.asarray(lon), np.asarray(lat)
-
-
-def sky_frame(wcs) -> str:
-    """Name of the celestial frame of a WCS (``"icrs"``, ``"fk5"``, ``"galactic"`` ...)."""
-    from astropy.wcs.utils import wcs_to_celestial_frame
-
-    return wcs_to_celestial_frame(wcs).name
-
-
-def radec(wcs, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
-    """Equatorial coordinates (deg) of pixel positions, and their frame name.
-
-    Images in ICRS, FK5 or FK4 keep their own frame; other frames (galactic ...) go to ICRS.
-    """
-    frame = sky_frame(wcs)
-    if frame in _EQUATORIAL:
-        ra, dec = _native_sky(wcs, x, y)
-        return np.mod(ra, 360.0), dec, frame
-    sc = wcs.pixel_to_world(np.asarray(x, float), np.asarray(y, float)).icrs
-    return np.asarray(sc.ra.deg), np.asarray(sc.dec.deg), "icrs"
-
-
-def sky_jacobian(wcs, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Local ``d(east, north) / d(x, y)`` (deg/pixel) at pixel positions, shape ``(N, 2, 2)``.
-
-    Central differences of the native sky coordinates; east offsets are scaled by cos(lat).
-    """
-    x = np.asarray(x, float)
-    y = np.asarray(y, float)
-    lon0, lat0 = _native_sky(wcs, x, y)
-    cols = []
-    for dx, dy in ((0.5, 0.0), (0.0, 0.5)):
-        lp, bp = _native_sky(wcs, x + dx, y + dy)
-        lm, bm = _native_sky(wcs, x - dx, y - dy)
-        dlon = (lp - lm + 180.0) % 360.0 - 180.0
-        cols.append(np.stack([dlon * np.cos(np.radians(lat0)), bp - bm], axis=-1))
-    return np.stack(cols, axis=-1)
-
-
-def ellipse_from_covariance(cov_pix: np.ndarray, jac: np.ndarray | None
-                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Major/minor sigma and position angle of covariance matrices.
-
-    Parameters
-    ----------
-    cov_pix : numpy.ndarray, shape ``(N, 2, 2)``
-        Covariance in pixel coordinates ordered ``(x, y)``.
-    jac : numpy.ndarray, shape ``(N, 2, 2)``, optional
-        :func:`sky_jacobian`; without it the result stays in pixels and the angle is measured
-        from +y towards -x (north up, east left as in a standard image).
-
-    Returns
-    -------
-    major, minor : numpy.ndarray
-        Standard deviations along the axes (deg, or pixels without ``jac``).
-    pa : numpy.ndarray
-        Position angle of the major axis, east of north, in [0, 180) deg.
-    """
-    if jac is None:
-        jac = np.broadcast_to(np.array([[-1.0, 0.0], [0.0, 1.0]]), cov_pix.shape)
-    cov = jac @ cov_pix @ np.swapaxes(jac, -1, -2)
-    evals, evecs = np.linalg.eigh(cov)  # ascending
-    major = np.sqrt(np.clip(evals[:, 1], 0, None))
-    minor = np.sqrt(np.clip(evals[:, 0], 0, None))
-    east, north = evecs[:, 0, 1], evecs[:, 1, 1]
-    pa = np.mod(np.degrees(np.arctan2(east, north)), 180.0)
-    return major, minor, pa
-
-
 # --- measurement ---------------------------------------------------------------------------
-
-
-_COLUMNS = (
-    ("name", str, None, "IAU-style designation"),
-    ("class", str, None, "source class"),
-    ("class_id", np.int16, None, "model class id (1-based)"),
-    ("score", np.float32, None, "detection score"),
-    ("x", np.float64, u.pix, "mask centroid, column (0-based)"),
-    ("y", np.float64, u.pix, "mask centroid, row (0-based)"),
-    ("x_w", np.float64, u.pix, "flux-weighted centroid, column (0-based)"),
-    ("y_w", np.float64, u.pix, "flux-weighted centroid, row (0-based)"),
-    ("ra", np.float64, u.deg, "right ascension of the flux-weighted centroid"),
-    ("dec", np.float64, u.deg, "declination of the flux-weighted centroid"),
-    ("peak_flux", np.float64, u.Jy / u.beam, "peak brightness above the background"),
-    ("int_flux", np.float64, u.Jy,
-     "integrated flux density (Gaussian fit where fitted, else island sum)"),
-    ("err_int_flux", np.float64, u.Jy, "integrated flux density error"),
-    ("island_flux", np.float64, u.Jy, "sum of the mask pixels over the beam area"),
-    ("err_island_flux", np.float64, u.Jy, "island flux density error from the local rms"),
-    ("local_bkg", np.float64, u.Jy / u.beam, "local background"),
-    ("local_rms", np.float64, u.Jy / u.beam, "local rms noise"),
-    ("snr", np.float64, None, "peak / local rms"),
-    ("maj_fwhm", np.float64, u.arcsec, "major axis FWHM (Gaussian fit or second moments)"),
-    ("min_fwhm", np.float64, u.arcsec, "minor axis FWHM (Gaussian fit or second moments)"),
-    ("pa", np.float64, u.deg, "position angle of the major axis, east of north"),
-    ("maj_fwhm_pix", np.float64, u.pix, "major axis FWHM (pixels)"),
-    ("min_fwhm_pix", np.float64, u.pix, "minor axis FWHM (pixels)"),
-    ("npix", np.int64, u.pix, "pixels in the mask"),
-    ("nislands", np.int32, None, "connected islands in the mask"),
-    ("fitted", bool, None, "flux density and shape from an elliptical Gaussian fit"),
-    ("unresolved", bool, None, "fitted and no larger than the beam: int_flux = fitted peak"),
-    ("bbox_y0", np.int64, u.pix, "bounding box first row"),
-    ("bbox_x0", np.int64, u.pix, "bounding box first column"),
-    ("bbox_y1", np.int64, u.pix, "bounding box end row (exclusive)"),
-    ("bbox_x1", np.int64, u.pix, "bounding box end column (exclusive)"),
-    ("flag_edge", bool, None, "mask touches the image border"),
-    ("flag_nan", bool, None, "mask borders blank (NaN) pixels"),
-    ("flag_merged", bool, None, "united from detections in several tiles"),
-)
-
-
-def empty_source_table() -> Table:
-    """A source table with all columns and no rows."""
-    return _to_table({name: np.zeros(0, dtype=dt) for name, dt, _, _ in _COLUMNS})
-
-
-def _to_table(cols: dict[str, np.ndarray], meta: dict | None = None) -> Table:
-    table = Table(meta=dict(meta or {}))
-    for name, dtype, unit, desc in _COLUMNS:
-        data = np.asarray(cols[name])
-        table[name] = data if dtype is str else data.astype(dtype)
-        table[name].unit = unit
-        table[name].description = desc
-    return table
 
 
 def _object_moments(ann: Annotation, pix: np.ndarray, bkg: float
@@ -360,7 +119,7 @@ def fit_compact_source(ann: Annotation, image: Any, shape: tuple[int, int], bkg:
 
     Returns
     -------
-    caesar_mrcnn.gaussfit.GaussianFit
+    caesar_mrcnn.measure.gaussfit.GaussianFit
     """
     grow = max(int(math.ceil(beam_fwhm)), 1)
     y0, x0, y1, x1 = ann.bbox
@@ -450,7 +209,7 @@ def measure_sources(objects: list[Annotation], image: Any, shape: tuple[int, int
     """
     meta = dict(meta or {})
     frame = sky_frame(wcs) if wcs is not None else "pixel"
-    meta["FRAME"] = frame if frame in _EQUATORIAL or frame == "pixel" else "icrs"
+    meta["FRAME"] = frame if frame in EQUATORIAL_FRAMES or frame == "pixel" else "icrs"
     meta["BEAMAREA"] = float(beam_area_pix) if beam_area_pix else float("nan")
     if not objects:
         table = empty_source_table()
@@ -543,4 +302,4 @@ def measure_sources(objects: list[Annotation], image: Any, shape: tuple[int, int
         "flag_nan": flag_nan,
         "flag_merged": np.array([bool(a.attrs.get("merged", False)) for a in objects]),
     }
-    return _to_table(cols, meta)
+    return source_table(cols, meta)

@@ -1,0 +1,165 @@
+"""A detector loaded once to run on many images: its model, its preprocessing, its metadata.
+
+:func:`load_detector` is the one way to load a detector file, full (written by
+``caesar-mrcnn train``) or compact (shipped); with no path it loads the shipped reference
+detector. The model is reached through a small interface so that tiling, merging and measuring
+can be checked against ground truth without a network::
+
+    predict(batch, windows) -> {"scores": [N, D], "classes": [N, D], "masks": [N, D, H, W],
+                                "valid": [N, D]}
+
+``batch`` is ``(N, tile, tile, C)`` float32 and ``windows`` the ``(N, 4)`` image windows
+``(y0, x0, y1, x1)`` of the tiles (a network ignores them). :class:`ModelPredictor` wraps a
+trained Mask R-CNN; :class:`TruthPredictor` answers with the true masks of known objects.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from caesar_mrcnn.classes import CLASS_IDS
+from caesar_mrcnn.data.dataset import Annotation
+from caesar_mrcnn.detection.compact import is_compact, load_compact_model
+from caesar_mrcnn.detection.detector_file import load_full_model
+from caesar_mrcnn.detection.tiling import crop_mask
+from caesar_mrcnn.errors import WeightsError
+from caesar_mrcnn.zoo.lookup import shipped_detector
+
+log = logging.getLogger(__name__)
+
+Predictor = Callable[[np.ndarray, np.ndarray], dict]
+Preprocess = Callable[[np.ndarray], np.ndarray]
+
+
+
+
+
+
+class ModelPredictor:
+    """Adapter from a detector model (``model(images) -> dict`` of tensors) to a predictor."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def __call__(self, batch: np.ndarray, windows: np.ndarray) -> dict:
+        out = self.model(batch)
+        return {k: np.asarray(v) for k, v in out.items()}
+
+
+class TruthPredictor:
+    """A perfect detector: the true masks of known objects, as seen inside each tile.
+
+    Useful to test tiling, merging and measurement, and as an upper bound in evaluations.
+
+    Parameters
+    ----------
+    objects : sequence of Annotation
+        Ground truth in image pixels.
+    tile : int
+        Output mask size (the padded tile).
+    score : float
+        Score given to every detection.
+    """
+
+    def __init__(self, objects: Sequence[Annotation], tile: int, score: float = 1.0) -> None:
+        self.objects = list(objects)
+        self.tile = tile
+        self.score = score
+        self._boxes = np.array([a.bbox for a in self.objects], dtype=np.int64).reshape(-1, 4)
+        self._ids = np.array([CLASS_IDS[a.category] for a in self.objects], dtype=np.int64)
+
+    def __call__(self, batch: np.ndarray, windows: np.ndarray) -> dict:
+        b = self._boxes
+        hits = [np.flatnonzero((b[:, 0] < w[2]) & (w[0] < b[:, 2]) & (b[:, 1] < w[3])
+                               & (w[1] < b[:, 3])) for w in windows]
+        d = max([1] + [len(h) for h in hits])
+        n = len(windows)
+        masks = np.zeros((n, d, self.tile, self.tile), dtype=np.float32)
+        classes = np.zeros((n, d), dtype=np.int64)
+        valid = np.zeros((n, d), dtype=bool)
+        for i, (w, h) in enumerate(zip(windows, hits)):
+            y0, x0, y1, x1 = (int(v) for v in w)
+            for k, j in enumerate(h):
+                masks[i, k, :y1 - y0, :x1 - x0] = crop_mask(self.objects[j], (y0, x0, y1, x1))
+                classes[i, k] = self._ids[j]
+                valid[i, k] = True
+        scores = np.where(valid, self.score, 0.0)
+        return {"scores": scores, "classes": classes, "masks": masks, "valid": valid}
+
+
+def finite_to_channels(data: np.ndarray) -> np.ndarray:
+    """Minimal preprocessing: NaN to 0, one channel (used when no preprocessor is given)."""
+    return np.nan_to_num(np.asarray(data, np.float32), nan=0.0)[..., None]
+
+
+@dataclass(frozen=True)
+class Detector:
+    """A detector loaded once, to run on many images.
+
+    Attributes
+    ----------
+    predictor : callable
+        ``predict(batch, windows) -> dict`` of the model.
+    preprocess : callable
+        The preprocessing the detector was trained with.
+    metadata : dict
+        The detector file's metadata (model, backbone and preprocessing settings).
+    path : pathlib.Path
+        The detector file.
+    """
+
+    predictor: Predictor
+    preprocess: Preprocess
+    metadata: dict
+    path: Path
+
+    @property
+    def image_size(self) -> int:
+        return int(self.metadata["model"]["image_size"])
+
+
+def load_detector(weights: str | os.PathLike | None = None) -> Detector:
+    """Load a detector file written by training; the shipped reference detector when None.
+
+    Raises
+    ------
+    WeightsError
+        A missing, corrupt or incompatible file (one-line message naming it).
+    """
+    if weights is None:
+        weights = shipped_detector()
+    if not Path(weights).exists():
+        raise WeightsError(f"{weights}: detector weights not found; pass --weights PATH of a "
+                           "file written by caesar-mrcnn train")
+    model, metadata = load_model(weights)
+    return Detector(ModelPredictor(model), preprocess_from_metadata(metadata), dict(metadata),
+                    Path(weights))
+
+
+def preprocess_from_metadata(metadata: dict) -> Preprocess:
+    """The preprocessing stored with a detector (the one it was trained with)."""
+    spec = metadata.get("preprocess_config", metadata.get("preprocess"))
+    if spec is None:
+        log.warning("detector metadata holds no preprocessing settings; using NaN -> 0 only")
+        return finite_to_channels
+    from caesar_mrcnn.config import from_dict
+    from caesar_mrcnn.data.preprocess import PreprocessConfig, Preprocessor
+
+    if isinstance(spec, Preprocessor):
+        return spec
+    if isinstance(spec, PreprocessConfig):
+        return Preprocessor(spec)
+    return Preprocessor(from_dict(PreprocessConfig, spec, "detector metadata: preprocess"))
+def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
+    """The Keras model and metadata of a detector file, full (``caesar-mrcnn train``) or
+    compact (shipped)."""
+    if is_compact(path):
+        return load_compact_model(path)
+    return load_full_model(path)

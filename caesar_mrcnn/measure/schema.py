@@ -1,0 +1,60 @@
+"""The source catalogue's columns (names, types, units, descriptions) and tables built on them."""
+
+from __future__ import annotations
+
+import numpy as np
+from astropy import units as u
+from astropy.table import Table
+
+COLUMNS = (
+    ("name", str, None, "IAU-style designation"),
+    ("class", str, None, "source class"),
+    ("class_id", np.int16, None, "model class id (1-based)"),
+    ("score", np.float32, None, "detection score"),
+    ("x", np.float64, u.pix, "mask centroid, column (0-based)"),
+    ("y", np.float64, u.pix, "mask centroid, row (0-based)"),
+    ("x_w", np.float64, u.pix, "flux-weighted centroid, column (0-based)"),
+    ("y_w", np.float64, u.pix, "flux-weighted centroid, row (0-based)"),
+    ("ra", np.float64, u.deg, "right ascension of the flux-weighted centroid"),
+    ("dec", np.float64, u.deg, "declination of the flux-weighted centroid"),
+    ("peak_flux", np.float64, u.Jy / u.beam, "peak brightness above the background"),
+    ("int_flux", np.float64, u.Jy,
+     "integrated flux density (Gaussian fit where fitted, else island sum)"),
+    ("err_int_flux", np.float64, u.Jy, "integrated flux density error"),
+    ("island_flux", np.float64, u.Jy, "sum of the mask pixels over the beam area"),
+    ("err_island_flux", np.float64, u.Jy, "island flux density error from the local rms"),
+    ("local_bkg", np.float64, u.Jy / u.beam, "local background"),
+    ("local_rms", np.float64, u.Jy / u.beam, "local rms noise"),
+    ("snr", np.float64, None, "peak / local rms"),
+    ("maj_fwhm", np.float64, u.arcsec, "major axis FWHM (Gaussian fit or second moments)"),
+    ("min_fwhm", np.float64, u.arcsec, "minor axis FWHM (Gaussian fit or second moments)"),
+    ("pa", np.float64, u.deg, "position angle of the major axis, east of north"),
+    ("maj_fwhm_pix", np.float64, u.pix, "major axis FWHM (pixels)"),
+    ("min_fwhm_pix", np.float64, u.pix, "minor axis FWHM (pixels)"),
+    ("npix", np.int64, u.pix, "pixels in the mask"),
+    ("nislands", np.int32, None, "connected islands in the mask"),
+    ("fitted", bool, None, "flux density and shape from an elliptical Gaussian fit"),
+    ("unresolved", bool, None, "fitted and no larger than the beam: int_flux = fitted peak"),
+    ("bbox_y0", np.int64, u.pix, "bounding box first row"),
+    ("bbox_x0", np.int64, u.pix, "bounding box first column"),
+    ("bbox_y1", np.int64, u.pix, "bounding box end row (exclusive)"),
+    ("bbox_x1", np.int64, u.pix, "bounding box end column (exclusive)"),
+    ("flag_edge", bool, None, "mask touches the image border"),
+    ("flag_nan", bool, None, "mask borders blank (NaN) pixels"),
+    ("flag_merged", bool, None, "united from detections in several tiles"),
+)
+
+
+def empty_source_table() -> Table:
+    """A source table with all columns and no rows."""
+    return source_table({name: np.zeros(0, dtype=dt) for name, dt, _, _ in COLUMNS})
+
+
+def source_table(cols: dict[str, np.ndarray], meta: dict | None = None) -> Table:
+    table = Table(meta=dict(meta or {}))
+    for name, dtype, unit, desc in COLUMNS:
+        data = np.asarray(cols[name])
+        table[name] = data if dtype is str else data.astype(dtype)
+        table[name].unit = unit
+        table[name].description = desc
+    return table
