@@ -1,8 +1,8 @@
 """COCO AP, AP50 and AP75 for boxes and masks, through pycocotools' reference COCOeval.
 
 The COCO objects are built in memory from :class:`Annotation` lists. Masks are run-length
-encoded straight from their bbox-cropped form (the runs of a cropped mask, shifted to the full
-image's column-major order), so a 16k x 16k field never needs a full-image mask per object.
+encoded straight from their bbox-cropped form by :func:`caesar_mrcnn.io.coco.encode_rle` (the
+encoder the COCO files use too), so a 16k x 16k field never needs a full-image mask per object.
 
 Radio fields hold far more than COCO's default 100 objects per image, so the detection cap is
 raised to the largest number of detections in any image, and only the "all" area range is used
@@ -19,54 +19,17 @@ import numpy as np
 
 from caesar_mrcnn.classes import CLASS_IDS, CLASS_NAMES
 from caesar_mrcnn.data.dataset import Annotation
-
-
-def cropped_mask_to_rle(ann: Annotation, shape: tuple[int, int]) -> dict:
-    """Uncompressed COCO RLE of an annotation's mask in a full image of ``shape``.
-
-    Parameters
-    ----------
-    ann : Annotation
-        Object with a bbox-cropped mask; pixels outside the image are dropped.
-    shape : tuple of int
-        ``(height, width)`` of the image in pixels.
-
-    Returns
-    -------
-    dict
-        ``{"size": [h, w], "counts": [zeros, ones, zeros, ...]}`` in column-major order.
-    """
-    h, w = int(shape[0]), int(shape[1])
-    # nonzero of the transpose walks x-major, then y: COCO's (Fortran) order.
-    xx, yy = np.nonzero(ann.mask.T)
-    xx = xx + ann.bbox[1]
-    yy = yy + ann.bbox[0]
-    inside = (xx >= 0) & (xx < w) & (yy >= 0) & (yy < h)
-    flat = xx[inside].astype(np.int64) * h + yy[inside]
-    if flat.size == 0:
-        return {"size": [h, w], "counts": [h * w]}
-    breaks = np.flatnonzero(np.diff(flat) != 1)
-    starts = np.r_[flat[0], flat[breaks + 1]]
-    ends = np.r_[flat[breaks] + 1, flat[-1] + 1]
-    gaps = starts - np.r_[0, ends[:-1]]
-    counts = np.empty(2 * starts.size + 1, dtype=np.int64)
-    counts[0:-1:2] = gaps
-    counts[1::2] = ends - starts
-    counts[-1] = h * w - ends[-1]
-    return {"size": [h, w], "counts": counts.tolist()}
+from caesar_mrcnn.io.coco import encode_rle
 
 
 def _coco_dict(truth: Sequence[Sequence[Annotation]], shapes: Sequence[tuple[int, int]],
                with_score: bool) -> dict:
-    from pycocotools import mask as mask_util
-
     images = [{"id": i + 1, "height": int(s[0]), "width": int(s[1])} for i, s in enumerate(shapes)]
     cats = [{"id": CLASS_IDS[n], "name": n} for n in CLASS_NAMES]
     anns = []
     for i, (objs, shape) in enumerate(zip(truth, shapes)):
         for ann in objs:
-            rle = cropped_mask_to_rle(ann, shape)
-            rle = mask_util.frPyObjects(rle, rle["size"][0], rle["size"][1])
+            rle = encode_rle(ann, shape)
             y0, x0, y1, x1 = ann.bbox
             entry = {"id": len(anns) + 1, "image_id": i + 1,
                      "category_id": CLASS_IDS[ann.category], "segmentation": rle,

@@ -13,7 +13,7 @@ from pycocotools.coco import COCO
 from caesar_mrcnn.classes import CLASS_NAMES
 from caesar_mrcnn.data.dataset import Annotation, Sample
 from caesar_mrcnn.errors import DatasetError
-from caesar_mrcnn.io.coco import read_coco, write_coco
+from caesar_mrcnn.io.coco import encode_rle, read_coco, rle_counts, write_coco
 
 # pycocotools' compiled decoder (annToMask) predates NumPy 2's __array__(copy=) protocol
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -51,6 +51,22 @@ def make_samples(folder, n_images=2):
                 "bpa": 15.0, "dx": 2.0, "dy": 2.0, "telescope": "ASKAP"}
         samples.append(Sample(path, shape, anns, meta))
     return samples
+
+
+def test_rle_of_cropped_masks_matches_pycocotools_including_clipped_ones():
+    shape = (80, 96)
+    anns = [Annotation("compact", (-2, 90, 5, 100), np.ones((7, 10), bool)),  # off the edge
+            Annotation.from_full_mask("extended", _disk(shape, 40, 50, 6)),
+            Annotation.from_full_mask("compact", _disk(shape, 0, 0, 3)),  # first run is ones
+            Annotation.from_full_mask("compact", _disk(shape, 79, 95, 3))]  # last run is ones
+    for ann in anns:
+        full = ann.full_mask(shape)
+        expected = mask_utils.encode(np.asfortranarray(full.astype(np.uint8)))
+        assert mask_utils.frPyObjects({"size": list(shape), "counts": rle_counts(ann, shape)},
+                                      *shape)["counts"] == expected["counts"]
+        rle = encode_rle(ann, shape)
+        assert rle["size"] == list(shape)
+        np.testing.assert_array_equal(mask_utils.decode(rle).astype(bool), full)
 
 
 def assert_same_samples(got, expected):
