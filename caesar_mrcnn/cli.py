@@ -11,13 +11,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 
 from caesar_mrcnn import __version__
 from caesar_mrcnn.errors import CaesarError
+from caesar_mrcnn.signals import sigterm_as_interrupt
 from ssl_backbones.errors import BackboneError
 
 PROG = "caesar-mrcnn"
@@ -402,30 +401,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if quiet and args.command in _TENSORFLOW_COMMANDS:
         _import_tensorflow_quietly()
-    previous = _sigterm_as_interrupt()
     try:
-        return int(args.func(args) or 0)
+        # SIGTERM (kill, batch schedulers) unwinds like Ctrl-C, so temporary files are removed.
+        with sigterm_as_interrupt():
+            return int(args.func(args) or 0)
     except (CaesarError, BackboneError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; no partial output was written", file=sys.stderr)
         return 130
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
-def _sigterm_as_interrupt():
-    """Let SIGTERM (kill, batch schedulers) unwind like Ctrl-C, so temporary files are removed;
-    returns the previous handler (None outside the main thread, where none can be set)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,6 +30,7 @@ import numpy as np
 
 from caesar_mrcnn.config import load_config, to_dict
 from caesar_mrcnn.errors import ConfigError, DatasetError, OutputError
+from caesar_mrcnn.signals import sigterm_as_interrupt
 from caesar_mrcnn.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -284,27 +285,6 @@ class _Run:
             json.dump(record, fh, indent=2, default=float)
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """Treat SIGTERM (batch schedulers at a time limit, preemption) like Ctrl-C, so the run
-    stops with a checkpoint. Only the main thread may install signal handlers."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _on_root(ctx, fn):
     """Run ``fn`` on rank 0 and give its result, or its user error, to every rank.
 
@@ -392,7 +372,7 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at: int | None = None) ->
     result = TrainResult(run.out, 0, run.total)
     stack = contextlib.ExitStack()
     try:
-        stack.enter_context(_sigterm_as_interrupt())
+        stack.enter_context(sigterm_as_interrupt())
         if cfg.deterministic:
             stack.enter_context(_op_determinism())
         run.build(weights, backbone_meta)
