@@ -1,8 +1,21 @@
-"""Ellipses from 2×2 covariance matrices: axes and position angle, in pixels or on the sky."""
+"""Ellipses from 2×2 covariance matrices: axes and position angle, in pixels or on the sky.
+
+The one place where a covariance becomes axes and an angle: the catalogue's moment ellipses,
+the Gaussian fits and the simulator's source shapes all go through
+:func:`ellipse_from_covariance`.
+
+Conventions: pixel coordinates ``(x, y)`` with x along columns (east to the left) and y along
+rows (north up); a position angle is measured from north through east.
+"""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
+"""Full width at half maximum of a Gaussian, in units of its sigma (about 2.3548)."""
 
 
 def ellipse_from_covariance(cov_pix: np.ndarray, jac: np.ndarray | None
@@ -33,3 +46,23 @@ def ellipse_from_covariance(cov_pix: np.ndarray, jac: np.ndarray | None
     east, north = evecs[:, 0, 1], evecs[:, 1, 1]
     pa = np.mod(np.degrees(np.arctan2(east, north)), 180.0)
     return major, minor, pa
+
+
+def fwhm_ellipse(cov_pix: np.ndarray) -> tuple[float, float, float]:
+    """FWHM axes and position angle of one Gaussian given by its pixel covariance.
+
+    Parameters
+    ----------
+    cov_pix : numpy.ndarray, shape ``(2, 2)``
+        Covariance in pixel² ordered ``(x, y)``.
+
+    Returns
+    -------
+    major, minor : float
+        Full widths at half maximum along the axes (pixels).
+    pa : float
+        Position angle of the major axis, degrees east of north in the image (north up, east
+        left), in [0, 180).
+    """
+    major, minor, pa = ellipse_from_covariance(np.asarray(cov_pix, dtype=float)[None], None)
+    return (float(major[0] * FWHM_PER_SIGMA), float(minor[0] * FWHM_PER_SIGMA), float(pa[0]))

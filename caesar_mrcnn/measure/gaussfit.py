@@ -7,7 +7,7 @@ of one over the mask grown by a beam recovers the whole flux density, as Aegean 
 
 Conventions: pixel coordinates ``(x, y)`` = (column, row); the fitted ellipse is returned as a
 covariance matrix in pixels, ordered ``(x, y)``, so it goes through the same WCS-aware
-conversion (:func:`caesar_mrcnn.measure.sources.ellipse_from_covariance`) as the moment ellipses.
+conversion (:func:`caesar_mrcnn.measure.ellipse.ellipse_from_covariance`) as the moment ellipses.
 
 References
 ----------
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
+from caesar_mrcnn.measure.ellipse import ellipse_from_covariance, fwhm_ellipse
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,7 @@ class GaussianFit:
     @property
     def fwhm_pix(self) -> tuple[float, float]:
         """Major and minor FWHM (pixels)."""
-        evals = np.linalg.eigvalsh(self.cov)
-        return (FWHM_PER_SIGMA * math.sqrt(max(evals[1], 0.0)),
-                FWHM_PER_SIGMA * math.sqrt(max(evals[0], 0.0)))
+        return fwhm_ellipse(self.cov)[:2]
 
     @property
     def volume(self) -> float:
@@ -99,11 +97,13 @@ def fit_gaussian(values: np.ndarray, xs: np.ndarray, ys: np.ndarray, x0: float, 
     xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
     if values.size < 7 or not np.isfinite(values).all() or values.max() <= 0:
         return _FAILED
-    evals, evecs = np.linalg.eigh(np.asarray(cov0, np.float64))
+    major, minor, pa = (float(v[0]) for v in
+                        ellipse_from_covariance(np.asarray(cov0, np.float64)[None], None))
     span = max(xs.max() - xs.min(), ys.max() - ys.min()) + 1.0
-    sa0 = float(np.clip(math.sqrt(max(evals[1], 0.0)), min_sigma * 1.5, span / 2))
-    sb0 = float(np.clip(math.sqrt(max(evals[0], 0.0)), min_sigma * 1.5, span / 2))
-    theta0 = math.atan2(evecs[1, 1], evecs[0, 1])
+    sa0 = float(np.clip(major, min_sigma * 1.5, span / 2))
+    sb0 = float(np.clip(minor, min_sigma * 1.5, span / 2))
+    # theta: angle of the major axis from +x towards +y; PA 0 (north) is +y, PA 90 (east) -x.
+    theta0 = math.radians(pa + 90.0)
     p0 = np.array([values.max(), x0, y0, sa0, sb0, theta0])
     lo = [0.0, xs.min() - 0.5, ys.min() - 0.5, min_sigma, min_sigma, -np.inf]
     hi = [np.inf, xs.max() + 0.5, ys.max() + 0.5, span, span, np.inf]

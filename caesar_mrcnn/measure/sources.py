@@ -41,9 +41,8 @@ from caesar_mrcnn.classes import CLASS_IDS
 from caesar_mrcnn.data.dataset import Annotation
 from caesar_mrcnn.io.windows import read_window
 from caesar_mrcnn.measure.background import BackgroundGrid, background_grid
-from caesar_mrcnn.measure.ellipse import ellipse_from_covariance
+from caesar_mrcnn.measure.ellipse import FWHM_PER_SIGMA, ellipse_from_covariance
 from caesar_mrcnn.measure.gaussfit import (
-    FWHM_PER_SIGMA,
     condon_flux_error,
     condon_relative_errors,
     fit_gaussian,

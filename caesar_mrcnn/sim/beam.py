@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+from caesar_mrcnn.measure.ellipse import FWHM_PER_SIGMA, fwhm_ellipse
+
+FWHM_TO_SIGMA = 1.0 / FWHM_PER_SIGMA
 """Multiply a FWHM by this to get the Gaussian sigma."""
 
 
@@ -41,14 +43,9 @@ def covariance(major_px: float, minor_px: float, pa_deg: float) -> np.ndarray:
 
 
 def shape_of(cov: np.ndarray) -> tuple[float, float, float]:
-    """FWHM major, minor (pixels) and PA (degrees east of north, in [0, 180)) of a covariance."""
-    cov = np.asarray(cov, dtype=float)
-    evals, evecs = np.linalg.eigh(cov)
-    evals = np.clip(evals, 0.0, None)
-    vx, vy = evecs[:, 1]  # eigenvector of the largest eigenvalue
-    pa = np.rad2deg(np.arctan2(-vx, vy)) % 180.0
-    return (float(np.sqrt(evals[1]) / FWHM_TO_SIGMA), float(np.sqrt(evals[0]) / FWHM_TO_SIGMA),
-            float(pa))
+    """FWHM major, minor (pixels) and PA (degrees east of north, in [0, 180)) of a covariance:
+    the inverse of :func:`covariance` (see :func:`caesar_mrcnn.measure.ellipse.fwhm_ellipse`)."""
+    return fwhm_ellipse(cov)
 
 
 def area(cov: np.ndarray) -> float:

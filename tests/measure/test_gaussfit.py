@@ -10,8 +10,8 @@ import pytest
 from scipy import ndimage
 
 from caesar_mrcnn.data.dataset import Annotation
+from caesar_mrcnn.measure.ellipse import FWHM_PER_SIGMA
 from caesar_mrcnn.measure.gaussfit import (
-    FWHM_PER_SIGMA,
     condon_flux_error,
     fit_gaussian,
     is_resolved,
