@@ -6,12 +6,20 @@ blank or infinite (never zero-filled, so blanked regions stay distinguishable fr
 :func:`open_image` gives a memory-mapped :class:`LazyImage` that reads rectangular windows of a
 survey mosaic without loading it whole.
 
+Files as archives hand them out are read too: gzip/bzip2-compressed files (decompressed once,
+:mod:`caesar_mrcnn.io.compressed`), tile-compressed HDUs (read tile by tile), the image in any
+extension, integers with BSCALE/BZERO/BLANK (NaN-masked float), headers with unprintable or
+repeated cards (dropped and counted once, :mod:`caesar_mrcnn.io.header_cards`). The restoring
+beam comes from wherever real files keep it (:mod:`caesar_mrcnn.io.beam`).
+
 Every user-caused problem raises an :class:`~caesar_mrcnn.errors.InputImageError` subclass whose
-one-line message names the file.
+one-line message names the file. A header's word alone never makes the program allocate: the
+data it claims must be in the file before any pixel is read.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
@@ -22,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.io.fits.verify import VerifyWarning
 from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
@@ -35,6 +44,12 @@ from caesar_mrcnn.errors import (
     TruncatedFitsError,
 )
 from caesar_mrcnn.io.atomic import atomic_path
+from caesar_mrcnn.io.beam import Beam, parse_beam, resolve_beam
+from caesar_mrcnn.io.compressed import compression_of, decompress_once, release
+from caesar_mrcnn.io.header_cards import clean_header, describe_dropped
+
+__all__ = ["Beam", "LazyImage", "RadioImage", "open_image", "parse_beam", "pixel_scale_deg",
+           "read_image", "write_image"]
 
 log = logging.getLogger(__name__)
 
@@ -46,41 +61,6 @@ _AXIS_KEY = re.compile(
     r"^(CTYPE|CRPIX|CRVAL|CDELT|CUNIT|CROTA|CNAME|CRDER|CSYER)\d+[A-Z]?$"
     r"|^(PC|CD|PV|PS)\d+_\d+[A-Z]?$|^WCSAXES[A-Z]?$"
 )
-# AIPS writes the restoring beam only into HISTORY, e.g.
-# "AIPS   CLEAN BMAJ=  1.3889E-03 BMIN=  1.3889E-03 BPA=   0.00".
-_AIPS_BEAM = re.compile(
-    r"BMAJ\s*=\s*([-+0-9.EeDd]+)\s+BMIN\s*=\s*([-+0-9.EeDd]+)(?:\s+BPA\s*=\s*([-+0-9.EeDd]+))?"
-)
-
-
-@dataclass(frozen=True)
-class Beam:
-    """Restoring beam: a 2D Gaussian.
-
-    Attributes
-    ----------
-    bmaj_deg, bmin_deg : float
-        Full widths at half maximum of the major and minor axes (deg).
-    bpa_deg : float
-        Position angle of the major axis, east of north (deg).
-    """
-
-    bmaj_deg: float
-    bmin_deg: float
-    bpa_deg: float
-
-    def area_pix(self, pixel_scale_deg: tuple[float, float]) -> float:
-        """Beam solid angle in pixels, ``pi * bmaj * bmin / (4 ln 2) / (dx * dy)``.
-
-        Parameters
-        ----------
-        pixel_scale_deg : (float, float)
-            ``(|dx|, |dy|)`` pixel size (deg/pixel).
-        """
-        dx, dy = (abs(float(v)) for v in pixel_scale_deg)
-        return math.pi * self.bmaj_deg * self.bmin_deg / (4.0 * math.log(2.0)) / (dx * dy)
-
-
 @dataclass
 class RadioImage:
     """A 2D radio image in memory.
@@ -94,13 +74,16 @@ class RadioImage:
     wcs : astropy.wcs.WCS or None
         Celestial 2D WCS, None when the header has none.
     beam : Beam or None
-        Restoring beam, None when the header has none.
+        Restoring beam, None when none is known.
     bunit : str
         Brightness unit, e.g. ``"JY/BEAM"`` (empty when absent).
     pixel_scale_deg : (float, float) or None
         ``(|dx|, |dy|)`` (deg/pixel) from the WCS.
     path : pathlib.Path or None
         File the image was read from.
+    beam_source : str
+        Where the beam came from: ``"option"``, ``"header"``, ``"AIPS history"``,
+        ``"CASA beam table"``, ``"<SURVEY> survey default"`` or ``"none"``.
     """
 
     data: np.ndarray
@@ -110,6 +93,7 @@ class RadioImage:
     bunit: str
     pixel_scale_deg: tuple[float, float] | None
     path: Path | None = None
+    beam_source: str = "header"
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -144,59 +128,115 @@ def pixel_scale_deg(wcs: WCS) -> tuple[float, float]:
 # --- opening and validating -----------------------------------------------------------------
 
 
-def _open_hdulist(path: Path, memmap: bool = True) -> tuple[fits.HDUList, bool, bool]:
-    """Open ``path`` (memory-mapped by default) as ``(hdul, truncation_warned, compressed)``.
+class _Source:
+    """The bytes of a FITS file: the file itself, or its decompressed content.
 
-    ``compressed`` is true for gzip/bzip2 files, whose on-disk size says nothing about the
-    FITS content. Every failure becomes a one-line InputImageError.
+    Attributes
+    ----------
+    size : int
+        Bytes of FITS content (after decompression).
+    compressed : bool
+        Whether the file on disk is gzip/bzip2-compressed.
     """
-    if not path.exists():
-        raise InputImageError(f"{path}: file not found; check the image path")
-    if not path.is_file():
-        raise InputImageError(f"{path}: not a regular file; pass a FITS image")
-    with open(path, "rb") as fh:
-        head = fh.read(80)
-    compressed = head.startswith((b"\x1f\x8b", b"BZh"))
-    if not compressed and (not head.startswith(b"SIMPLE  =") or head[29:30] != b"T"):
-        raise NotFitsError(f"{path}: not a FITS file (no SIMPLE = T card at the start); "
-                           "pass a FITS image")
-    size = path.stat().st_size
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", AstropyUserWarning)
-        try:
-            hdul = fits.open(path, memmap=memmap, mode="readonly", lazy_load_hdus=False)
-        except (OSError, ValueError, IndexError) as exc:
-            text = str(exc)
-            if compressed or size % _FITS_BLOCK or "END" in text or "truncat" in text.lower():
-                raise TruncatedFitsError(f"{path}: FITS header is incomplete ({exc}); "
-                                         "the file is truncated or corrupt, copy it again") \
-                    from None
-            raise NotFitsError(f"{path}: cannot be read as FITS ({exc})") from None
-    # astropy also warns when only the final padding is missing, which it reads fine; whether
-    # the image data itself is complete is decided by _check_complete for the HDU in use.
-    return hdul, any("truncat" in str(w.message).lower() for w in caught), compressed
+
+    def __init__(self, path: Path) -> None:
+        if not path.exists():
+            raise InputImageError(f"{path}: file not found; check the image path")
+        if not path.is_file():
+            raise InputImageError(f"{path}: not a regular file; pass a FITS image")
+        self.path = path
+        self._tmp: str | None = None
+        with open(path, "rb") as fh:
+            head = fh.read(80)
+        self.compressed = compression_of(head) is not None
+        if self.compressed:
+            self._content, self.size = decompress_once(path)
+            if isinstance(self._content, str):
+                self._tmp = self._content
+                with open(self._tmp, "rb") as fh:
+                    head = fh.read(80)
+            else:
+                head = self._content.getvalue()[:80]
+        else:
+            self._content, self.size = str(path), path.stat().st_size
+        if not head.startswith(b"SIMPLE  =") or head[29:30] != b"T":
+            self.release()
+            raise NotFitsError(f"{path}: not a FITS file (no SIMPLE = T card at the start); "
+                               "pass a FITS image")
+
+    def open(self, memmap: bool = True) -> tuple[fits.HDUList, bool]:
+        """``(hdul, truncation_warned)``; every failure becomes a one-line InputImageError."""
+        content = self._content
+        if isinstance(content, io.BytesIO):
+            content.seek(0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", AstropyUserWarning)
+            warnings.simplefilter("ignore", VerifyWarning)
+            try:
+                hdul = fits.open(content, memmap=memmap, mode="readonly",
+                                 lazy_load_hdus=False)
+            except (OSError, ValueError, IndexError, KeyError, TypeError) as exc:
+                text = str(exc).replace("\n", " ")
+                if self.size % _FITS_BLOCK or "END" in text or "truncat" in text.lower():
+                    raise TruncatedFitsError(f"{self.path}: FITS header is incomplete "
+                                             f"({text}); the file is truncated or corrupt, "
+                                             "copy it again") from None
+                raise NotFitsError(f"{self.path}: cannot be read as FITS ({text})") from None
+        # astropy also warns when only the final padding is missing, which it reads fine; whether
+        # the image data itself is complete is decided by _check_complete for the HDU in use.
+        return hdul, any("truncat" in str(w.message).lower() for w in caught)
+
+    def release(self) -> None:
+        """Remove the temporary file of a large decompressed file (once it is open)."""
+        release(self._tmp)
+        self._tmp = None
 
 
-def _check_complete(path: Path, hdu, truncation_warned: bool, compressed: bool) -> None:
-    """Raise TruncatedFitsError when the file ends before the data of ``hdu`` does."""
+def _check_complete(source: _Source, hdu, truncation_warned: bool) -> None:
+    """Raise TruncatedFitsError when the file ends before the data of ``hdu`` does.
+
+    Checked from the header and the file size alone, before any pixel is read, so a header
+    claiming absurd axes never leads to an allocation.
+    """
+    path = source.path
     info = hdu.fileinfo()
     if info is None:
         return
-    if compressed:
-        if truncation_warned:
-            raise TruncatedFitsError(f"{path}: compressed FITS file is truncated; copy it again")
-        return
     if isinstance(hdu, fits.CompImageHDU):
-        # the compressed size is not implied by the image header: trust astropy's check
-        needed = int(info["datLoc"]) + int(info["datSpan"]) if truncation_warned else 0
+        _check_tiles(path, hdu)
+        # the compressed size is not implied by the image header: the table's own size
+        hdr = hdu._header if hasattr(hdu, "_header") else hdu.header
+        table_bytes = int(hdr.get("NAXIS1", 0)) * int(hdr.get("NAXIS2", 0)) \
+            + int(hdr.get("PCOUNT", 0))
+        needed = int(info["datLoc"]) + table_bytes
     else:
         hdr = hdu.header
         npix = math.prod(int(hdr.get(f"NAXIS{k}", 0)) for k in range(1, hdr["NAXIS"] + 1))
         needed = int(info["datLoc"]) + abs(int(hdr["BITPIX"])) // 8 * npix
-    size = path.stat().st_size
-    if needed > size:
-        raise TruncatedFitsError(f"{path}: file is truncated ({size} bytes, the image data "
-                                 f"needs {needed}); copy it again")
+    if needed > source.size:
+        what = "decompressed content" if source.compressed else "file"
+        raise TruncatedFitsError(f"{path}: file is truncated ({what} has {source.size} bytes, "
+                                 f"the image data needs {needed}); copy it again")
+
+
+def _check_tiles(path: Path, hdu) -> None:
+    """A tile-compressed HDU must hold one table row per tile its header implies."""
+    hdr = hdu._header if hasattr(hdu, "_header") else hdu.header
+    try:
+        naxis = int(hdr["ZNAXIS"])
+        sizes = [int(hdr[f"ZNAXIS{k}"]) for k in range(1, naxis + 1)]
+        tiles = [int(hdr.get(f"ZTILE{k}", sizes[0] if k == 1 else 1)) for k in range(1, naxis + 1)]
+        rows = int(hdr["NAXIS2"])
+    except (KeyError, ValueError, TypeError):
+        raise TruncatedFitsError(f"{path}: tile-compressed image header is incomplete "
+                                 "(ZNAXISn/ZTILEn); the file is corrupt") from None
+    if any(n < 0 for n in sizes) or any(t < 1 for t in tiles):
+        raise TruncatedFitsError(f"{path}: tile-compressed image header has invalid axis or "
+                                 "tile sizes; the file is corrupt")
+    needed = math.prod(-(-n // t) for n, t in zip(sizes, tiles))
+    if needed > rows:
+        raise TruncatedFitsError(f"{path}: tile-compressed image claims {needed} tiles but "
+                                 f"holds {rows}; the file is truncated or corrupt")
 
 
 def _is_scaled(hdu) -> bool:
@@ -253,28 +293,30 @@ def _celestial_wcs(path: Path, header: fits.Header) -> tuple[WCS | None, tuple[i
     return full.celestial, (int(full.wcs.lng), int(full.wcs.lat))
 
 
-def _read_beam(path: Path, header: fits.Header) -> Beam | None:
-    bmaj, bmin = header.get("BMAJ"), header.get("BMIN")
-    bpa = header.get("BPA", 0.0)
-    if bmaj is None or bmin is None:
-        for card in reversed(header.get("HISTORY", [])):
-            m = _AIPS_BEAM.search(str(card))
-            if m:
-                bmaj, bmin = (float(v.replace("D", "E")) for v in m.groups()[:2])
-                bpa = float(m.group(3).replace("D", "E")) if m.group(3) else 0.0
-                break
+def _plane_index(header: fits.Header, key: tuple, ndim: int) -> dict[str, int]:
+    """Index of the plane in use along the spectral (``CHAN``) and Stokes (``POL``) axes."""
+    out = {"CHAN": 0, "POL": 0}
+    for k in range(ndim):  # k: 0-based FITS axis
+        index = key[ndim - 1 - k]
+        if isinstance(index, int):
+            ctype = str(header.get(f"CTYPE{k + 1}", "")).upper()
+            out["POL" if ctype.startswith("STOKES") else "CHAN"] = index
+    return out
+
+
+def _centre_dec(wcs: WCS | None, shape: tuple[int, int]) -> float | None:
+    """Declination (deg, ICRS) of the image centre, None without a usable WCS."""
+    if wcs is None:
+        return None
     try:
-        if bmaj is None or bmin is None:
-            raise ValueError
-        beam = Beam(float(bmaj), float(bmin), float(bpa or 0.0))
-    except (TypeError, ValueError):
-        log.warning("%s: no restoring beam (BMAJ/BMIN) in the header; beam-dependent "
-                    "quantities are unavailable", path)
+        from astropy.wcs.utils import pixel_to_skycoord
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dec = float(pixel_to_skycoord(shape[1] / 2.0, shape[0] / 2.0, wcs).icrs.dec.deg)
+    except Exception:  # any WCS that cannot say where its centre is
         return None
-    if not (beam.bmaj_deg > 0 and beam.bmin_deg > 0):
-        log.warning("%s: non-positive BMAJ/BMIN in the header; beam ignored", path)
-        return None
-    return beam
+    return dec if math.isfinite(dec) else None
 
 
 def _plane_key(path: Path, header: fits.Header, shape: tuple[int, ...],
@@ -352,23 +394,27 @@ class LazyImage:
         Whether BSCALE/BZERO/BLANK apply to the stored values.
     hdu_index : int
         Index of the HDU read.
-    header, wcs, beam, bunit, pixel_scale_deg, path
+    header, wcs, beam, beam_source, bunit, pixel_scale_deg, path
         As in :class:`RadioImage`.
     """
 
     def __init__(self, path: str | os.PathLike, plane: int | None = None,
-                 hdu: int | str | None = None) -> None:
+                 hdu: int | str | None = None, beam: Beam | None = None) -> None:
         self.path = Path(path)
-        self._hdul, warned, compressed = _open_hdulist(self.path)
+        self._hdul = None
+        source = _Source(self.path)
         try:
+            self._hdul, warned = source.open()
             self._hdu = _select_hdu(self.path, self._hdul, hdu)
             if _is_scaled(self._hdu):
                 # astropy cannot memory-map scaled integers; sections then seek and read instead
                 self._hdul.close()
-                self._hdul, warned, compressed = _open_hdulist(self.path, memmap=False)
+                self._hdul, warned = source.open(memmap=False)
                 self._hdu = _select_hdu(self.path, self._hdul, hdu)
-            _check_complete(self.path, self._hdu, warned, compressed)
-            raw_header = self._hdu.header
+            _check_complete(source, self._hdu, warned)
+            raw_header, dropped = clean_header(self._hdu.header)
+            if dropped:
+                log.warning("%s: %s", self.path, describe_dropped(dropped))
             full_shape = tuple(int(n) for n in self._hdu.shape)
             if len(full_shape) < 2:
                 raise ImageShapeError(f"{self.path}: image has {len(full_shape)} axis; a 2D "
@@ -388,12 +434,18 @@ class LazyImage:
             self.hdu_index = self._hdul.index_of(self._hdu)
             self.header = _header_2d(raw_header, self.wcs, *self.shape,
                                      squeeze=ndim != 2)
-            self.beam = _read_beam(self.path, raw_header)
+            self.beam, self.beam_source = resolve_beam(
+                self.path, raw_header, override=beam, hdul=self._hdul,
+                plane_index=_plane_index(raw_header, self._key, ndim),
+                centre_dec_deg=_centre_dec(self.wcs, self.shape))
             self.bunit = str(raw_header.get("BUNIT", "")).strip()
             self.pixel_scale_deg = pixel_scale_deg(self.wcs) if self.wcs is not None else None
         except BaseException:
-            self._hdul.close()
+            if self._hdul is not None:
+                self._hdul.close()
             raise
+        finally:
+            source.release()
 
     @property
     def beam_area_pix(self) -> float | None:
@@ -447,7 +499,7 @@ class LazyImage:
 
 
 def open_image(path: str | os.PathLike, plane: int | None = None,
-               hdu: int | str | None = None) -> LazyImage:
+               hdu: int | str | None = None, beam: Beam | None = None) -> LazyImage:
     """Open a FITS image lazily (memory-mapped); see :class:`LazyImage`.
 
     Parameters
@@ -458,6 +510,9 @@ def open_image(path: str | os.PathLike, plane: int | None = None,
         Index along the one non-degenerate non-celestial axis of a cube (frequency, Stokes).
     hdu : int or str, optional
         HDU index or name; default the first HDU holding an image.
+    beam : Beam, optional
+        Restoring beam given by the user (``--beam``, see :func:`parse_beam`); wins over the
+        header, AIPS history, CASA beam table and survey defaults.
 
     Raises
     ------
@@ -465,11 +520,11 @@ def open_image(path: str | os.PathLike, plane: int | None = None,
         Or a subclass: NotFitsError, TruncatedFitsError, NoImageHDUError, EmptyImageError,
         ImageShapeError.
     """
-    return LazyImage(path, plane=plane, hdu=hdu)
+    return LazyImage(path, plane=plane, hdu=hdu, beam=beam)
 
 
 def read_image(path: str | os.PathLike, plane: int | None = None,
-               hdu: int | str | None = None) -> RadioImage:
+               hdu: int | str | None = None, beam: Beam | None = None) -> RadioImage:
     """Read the 2D plane of a FITS image into memory.
 
     Parameters are those of :func:`open_image`.
@@ -479,13 +534,13 @@ def read_image(path: str | os.PathLike, plane: int | None = None,
     InputImageError
         As :func:`open_image`, plus AllNaNError when no pixel is finite.
     """
-    with open_image(path, plane=plane, hdu=hdu) as lazy:
+    with open_image(path, plane=plane, hdu=hdu, beam=beam) as lazy:
         data = lazy.read()
         if not np.isfinite(data).any():
             raise AllNaNError(f"{lazy.path}: every pixel is NaN or infinite; nothing to analyse")
         return RadioImage(data=data, header=lazy.header, wcs=lazy.wcs, beam=lazy.beam,
                           bunit=lazy.bunit, pixel_scale_deg=lazy.pixel_scale_deg,
-                          path=lazy.path)
+                          path=lazy.path, beam_source=lazy.beam_source)
 
 
 def write_image(path: str | os.PathLike, data: np.ndarray,
