@@ -23,7 +23,7 @@ STRETCHES = ("linear", "log", "sqrt", "asinh", "sinh", "squared")
 
 
 @dataclass
-class DataConfig:
+class PretrainDataConfig:
     """Where cutouts come from and how big the network input is.
 
     Attributes
@@ -142,11 +142,12 @@ class MethodConfig:
 
 
 @dataclass
-class OptimConfig:
+class PretrainOptimConfig:
     """Optimiser and learning-rate schedule.
 
     ``lr = base_lr * B / 256`` (``scaling: linear``) or ``base_lr * sqrt(B)`` (``sqrt``), with
-    ``B`` the global batch (all ranks); linear warm-up then cosine decay to ``final_lr_ratio``.
+    ``B`` the global batch (all ranks; :func:`ssl_backbones.schedules.lr_for_global_batch`);
+    linear warm-up then cosine decay to ``final_lr_ratio``.
     """
 
     name: str = "lars"
@@ -168,7 +169,7 @@ class OptimConfig:
 
 
 @dataclass
-class TrainConfig:
+class PretrainRunConfig:
     """Length of the run and bookkeeping."""
 
     epochs: int = 100
@@ -188,11 +189,11 @@ class TrainConfig:
 class PretrainConfig:
     """Everything a pretraining run needs besides the data paths."""
 
-    data: DataConfig = field(default_factory=DataConfig)
+    data: PretrainDataConfig = field(default_factory=PretrainDataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     method: MethodConfig = field(default_factory=MethodConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    optim: PretrainOptimConfig = field(default_factory=PretrainOptimConfig)
+    train: PretrainRunConfig = field(default_factory=PretrainRunConfig)
 
     def validate(self) -> None:
         for f in dataclasses.fields(self):

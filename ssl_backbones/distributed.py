@@ -209,8 +209,11 @@ def rank_seed(base_seed: int, rank: int) -> int:
     return int(state[0] & 0x7FFFFFFF)
 
 
-def scaled_lr(base_lr: float, size: int, rule: str = "linear") -> float:
+def lr_for_ranks(base_lr: float, size: int, rule: str = "linear") -> float:
     """Learning rate for ``size`` ranks from ``base_lr`` tuned for one rank's batch.
+
+    Used by detector training, whose batch is set per rank; pretraining, whose batch is set
+    for the whole job, uses :func:`ssl_backbones.schedules.lr_for_global_batch` instead.
 
     Parameters
     ----------
@@ -347,9 +350,9 @@ class Context:
         """A seed for this rank derived from ``base_seed`` (see :func:`rank_seed`)."""
         return rank_seed(base_seed, self.rank)
 
-    def scale_lr(self, base_lr: float, rule: str = "linear") -> float:
-        """Learning rate for this job's ``size`` ranks (see :func:`scaled_lr`)."""
-        return scaled_lr(base_lr, self.size, rule)
+    def lr_for_ranks(self, base_lr: float, rule: str = "linear") -> float:
+        """Learning rate for this job's ``size`` ranks (see :func:`lr_for_ranks`)."""
+        return lr_for_ranks(base_lr, self.size, rule)
 
     def root_only(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Wrap ``fn`` so that it runs on the root rank only (returns None on the others).

@@ -8,11 +8,14 @@ import keras
 from keras import ops
 
 
-def scale_learning_rate(base_lr: float, global_batch: int, rule: str = "linear") -> float:
-    """Peak learning rate for a global batch of ``global_batch`` samples.
+def lr_for_global_batch(base_lr: float, global_batch: int, rule: str = "linear") -> float:
+    """Peak learning rate of pretraining from the global batch, all ranks together.
 
-    ``linear``: ``base_lr * B / 256`` (Goyal et al. 2017); ``sqrt``: ``base_lr * sqrt(B)``
-    (SimCLR's LARS recipe); ``none``: ``base_lr``.
+    ``base_lr`` is the rate of the recipe's reference batch, whatever the number of ranks:
+    ``linear`` gives ``base_lr * B / 256`` (Goyal et al. 2017: ``base_lr`` is the rate per 256
+    samples); ``sqrt`` gives ``base_lr * sqrt(B)`` (SimCLR's LARS recipe); ``none`` keeps
+    ``base_lr``. Detector training instead scales one rank's rate by the number of ranks
+    (:func:`ssl_backbones.distributed.lr_for_ranks`).
     """
     if rule == "linear":
         return base_lr * global_batch / 256.0

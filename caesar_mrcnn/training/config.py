@@ -89,6 +89,9 @@ class OptimConfig:
     lr : float
         Peak learning rate for one rank; scaled by the number of ranks with ``lr_scaling``.
     lr_scaling : {"linear", "sqrt", "none"}
+        ``lr`` times the number of ranks, times its square root, or unchanged
+        (:func:`ssl_backbones.distributed.lr_for_ranks`). Not the pretraining rule, which
+        scales by the global batch over 256.
     momentum : float
         SGD momentum (AdamW uses it as ``beta_1``).
     weight_decay : float

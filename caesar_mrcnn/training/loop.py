@@ -178,7 +178,7 @@ class _Run:
             load_pretrained(self.model.backbone, weights, cfg.backbone.name)
         self.freezer = BackboneFreezer(self.model.backbone, cfg.backbone)
         everything = self.freezer.all_trainable(self.model)
-        peak = self.ctx.scale_lr(cfg.optim.lr, cfg.optim.lr_scaling)
+        peak = self.ctx.lr_for_ranks(cfg.optim.lr, cfg.optim.lr_scaling)
         schedule = learning_rate_schedule(cfg.optim, peak, self.total)
         self.optimizer = build_optimizer(cfg.optim, schedule, everything,
                                          loss_scaling=cfg.precision == "mixed_float16")

@@ -91,10 +91,10 @@ def bench_allreduce(ctx, model_name: str, warmup: int, repeats: int) -> dict:
 def bench_simclr_step(ctx, size: int, batch: int, warmup: int, repeats: int) -> dict:
     import tensorflow as tf
 
-    from ssl_backbones.config import DataConfig, MethodConfig, PretrainConfig
+    from ssl_backbones.config import MethodConfig, PretrainConfig, PretrainDataConfig
     from ssl_backbones.pretrain import build_method, build_optimizer
 
-    cfg = PretrainConfig(data=DataConfig(input_size=size, channels=1),
+    cfg = PretrainConfig(data=PretrainDataConfig(input_size=size, channels=1),
                          method=MethodConfig(name="simclr", arch="resnet18", small_stem=True))
     method = build_method(cfg, ctx, total_steps=100)
     method.set_optimizer(build_optimizer(cfg, batch * ctx.size, 10, 100,

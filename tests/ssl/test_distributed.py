@@ -15,8 +15,8 @@ from ssl_backbones.distributed import (
     LAUNCHER_RANK_VARS,
     SingleContext,
     SyncBatchNormalization,
+    lr_for_ranks,
     rank_seed,
-    scaled_lr,
     shard_range,
     sync_moments,
 )
@@ -131,12 +131,12 @@ def test_rank_seeds_are_distinct_reproducible_and_in_range():
 
 
 def test_learning_rate_scaling_rules():
-    assert scaled_lr(0.1, 8, "linear") == pytest.approx(0.8)
-    assert scaled_lr(0.1, 8, "sqrt") == pytest.approx(0.1 * math.sqrt(8))
-    assert scaled_lr(0.1, 8, "none") == pytest.approx(0.1)
-    assert SingleContext().scale_lr(0.3) == pytest.approx(0.3)
+    assert lr_for_ranks(0.1, 8, "linear") == pytest.approx(0.8)
+    assert lr_for_ranks(0.1, 8, "sqrt") == pytest.approx(0.1 * math.sqrt(8))
+    assert lr_for_ranks(0.1, 8, "none") == pytest.approx(0.1)
+    assert SingleContext().lr_for_ranks(0.3) == pytest.approx(0.3)
     with pytest.raises(DistributedSetupError, match="cubic"):
-        scaled_lr(0.1, 8, "cubic")
+        lr_for_ranks(0.1, 8, "cubic")
 
 
 # --- single-process collectives -----------------------------------------------------------------

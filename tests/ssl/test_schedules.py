@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from ssl_backbones.schedules import WarmupCosine, scale_learning_rate, target_decay
+from ssl_backbones.schedules import WarmupCosine, lr_for_global_batch, target_decay
 
 
 def test_target_decay_cosine_values():
@@ -30,8 +30,8 @@ def test_warmup_cosine():
 
 
 def test_batch_size_scaling():
-    assert scale_learning_rate(0.3, 512, "linear") == pytest.approx(0.6)
-    assert scale_learning_rate(0.075, 4096, "sqrt") == pytest.approx(0.075 * 64)
-    assert scale_learning_rate(0.3, 512, "none") == 0.3
+    assert lr_for_global_batch(0.3, 512, "linear") == pytest.approx(0.6)
+    assert lr_for_global_batch(0.075, 4096, "sqrt") == pytest.approx(0.075 * 64)
+    assert lr_for_global_batch(0.3, 512, "none") == 0.3
     with pytest.raises(ValueError):
-        scale_learning_rate(0.3, 512, "cubic")
+        lr_for_global_batch(0.3, 512, "cubic")

@@ -87,7 +87,7 @@ def scenario_collectives(ctx, tf, out):
     shard = ctx.shard(11)
     out["shard"] = np.array([shard.start, shard.stop])
     out["seed"] = np.array(ctx.seed_for(1234))
-    out["lr_linear"] = np.array(ctx.scale_lr(0.1, "linear"))
+    out["lr_linear"] = np.array(ctx.lr_for_ranks(0.1, "linear"))
     ctx.barrier()
 
     # allgather forward (uneven rows) and backward (gradient summed over ranks).
