@@ -9,13 +9,15 @@ becomes one line on stderr and a non-zero exit status.
 from __future__ import annotations
 
 import argparse
+import importlib.abc
+import importlib.util
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from caesar_mrcnn import __version__
-from caesar_mrcnn.errors import CaesarError
+from caesar_mrcnn.errors import CaesarError, ConfigError
 from caesar_mrcnn.signals import sigterm_as_interrupt
 from ssl_backbones.errors import BackboneError
 
@@ -26,6 +28,47 @@ def _add_common_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="YAML", help="configuration file (YAML)")
     p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                    help="override a configuration option, e.g. --set train.lr=0.01 (repeatable)")
+
+
+def _add_own_options_config(p: argparse.ArgumentParser) -> None:
+    """--config/--set of a command without a library configuration: they set its options."""
+    p.add_argument("--config", metavar="YAML",
+                   help="YAML file of this command's options (keys: the option names with "
+                        "underscores, e.g. registry); flags given here win")
+    p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
+                   help="set one option, e.g. --set folds=10 (repeatable)")
+    p.set_defaults(own_options=True)
+
+
+def _with_own_options(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                      argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse again with the values of --config/--set as the command's defaults, so that flags
+    on the command line still win. Only for commands declared with
+    :func:`_add_own_options_config`; required options and positionals stay on the command line.
+    """
+    if not getattr(args, "own_options", False) or not (args.config or args.overrides):
+        return args
+    from caesar_mrcnn.config import option_values
+
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    sub = subparsers.choices[args.command]
+    actions = [a for a in sub._actions if a.option_strings and not a.required
+               and a.dest not in ("help", "config", "overrides")]
+    specs = []
+    for a in actions:
+        if isinstance(a, argparse._StoreTrueAction | argparse._StoreFalseAction):
+            tp = bool
+        else:
+            tp = {None: str, _hdu_arg: int | str}.get(a.type, a.type)
+        specs.append((a.dest, tp | None if a.default is None else tp, a.default))
+    values = option_values(args.command, specs, args.config, args.overrides)
+    for a in actions:
+        value = values[a.dest]
+        if a.choices is not None and value is not None and value not in a.choices:
+            raise ConfigError(f"{a.dest}: {value!r} is not one of "
+                              f"{', '.join(map(str, a.choices))} (from --config/--set)")
+    sub.set_defaults(**values)
+    return parser.parse_args(argv)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -46,13 +89,21 @@ def _add_inspect(sub) -> None:
                    help="plane index along the frequency/Stokes axis of a cube")
     p.add_argument("--hdu", type=_hdu_arg, default=None,
                    help="HDU index or EXTNAME (default: first HDU holding an image)")
+    p.add_argument("--beam", default=None, metavar="BMAJ[,BMIN,BPA]",
+                   help="restoring beam (arcsec, arcsec, deg) when the header has none")
+    _add_own_options_config(p)
     p.set_defaults(func=_run_inspect)
 
 
 def _run_inspect(args) -> int:
     from caesar_mrcnn.io.inspect import describe_image
 
-    print(describe_image(args.image, plane=args.plane, hdu=args.hdu))
+    extra = {}
+    if args.beam is not None:
+        from caesar_mrcnn.io.fits import parse_beam
+
+        extra["beam"] = parse_beam(args.beam)
+    print(describe_image(args.image, plane=args.plane, hdu=args.hdu, **extra))
     return 0
 
 
@@ -87,7 +138,8 @@ def _add_make_cutouts(sub) -> None:
                                    "from simulated fields or from your FITS images; with "
                                    "--morphology, a class-balanced labelled set.")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--sim-config", metavar="YAML", help="simulator configuration")
+    src.add_argument("--config", "--sim-config", dest="sim_config", metavar="YAML",
+                     help="simulator configuration")
     src.add_argument("--from-fits", nargs="+", metavar="FITS", help="cut these images")
     p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                    help="override a simulator option, e.g. --set noise.rms_ujy=20")
@@ -105,6 +157,10 @@ def _add_make_cutouts(sub) -> None:
 
 def _run_make_cutouts(args) -> int:
     from caesar_mrcnn.sim.cutouts import make_cutouts_command
+
+    if args.overrides and args.from_fits and not args.morphology:
+        raise ConfigError(f"--set {args.overrides[0]}: sets a simulator option, and cutouts "
+                          "--from-fits use no simulator; drop it")
 
     summary = make_cutouts_command(args.out, args.n, args.size, sim_config=args.sim_config,
                                    overrides=args.overrides, fits_paths=args.from_fits,
@@ -152,6 +208,7 @@ def _add_backbones(sub) -> None:
     p = sub.add_parser("backbones", help="list pretrained backbones in the registry")
     p.add_argument("--registry", metavar="DIR",
                    help="backbone registry folder (default $CAESAR_MRCNN_BACKBONES or cache)")
+    _add_own_options_config(p)
     p.set_defaults(func=_run_backbones)
 
 
@@ -178,6 +235,7 @@ def _add_ssl_eval(sub) -> None:
     p.add_argument("--out", metavar="JSON", help="result file (default ssl_eval_NAME.json)")
     p.add_argument("--registry", metavar="DIR",
                    help="backbone registry folder (default $CAESAR_MRCNN_BACKBONES or cache)")
+    _add_own_options_config(p)
     p.set_defaults(func=_run_ssl_eval)
 
 
@@ -203,6 +261,9 @@ def _add_evaluate(sub) -> None:
                    help="simulated-field folder, COCO JSON or caesar JSON list")
     p.add_argument("--weights", default=None, metavar="FILE",
                    help="trained detector weights (default: the shipped reference detector)")
+    p.add_argument("--detections", default=None, metavar="FILE|DIR",
+                   help="score what caesar-mrcnn infer --json wrote instead of detecting: its "
+                        "JSON (one image) or a folder of <image stem>.json")
     p.add_argument("--out", required=True, metavar="DIR", help="report folder (created)")
     p.add_argument("--iou", type=float, default=0.5, help="mask IoU of a match (default 0.5)")
     p.add_argument("--snr-bins", default=None, metavar="E1,E2,...",
@@ -214,7 +275,7 @@ def _run_evaluate(args) -> int:
     from caesar_mrcnn.evaluation.evaluate import evaluate
 
     evaluate(args.data, args.weights, args.out, iou=args.iou, snr_bins=args.snr_bins,
-             config=args.config, overrides=args.overrides)
+             config=args.config, overrides=args.overrides, detections=args.detections)
     return 0
 
 
@@ -252,51 +313,89 @@ def _run_compare(args) -> int:
 
 
 def _add_infer(sub) -> None:
-    p = sub.add_parser("infer", help="find, classify and measure the sources of a FITS image",
-                       description="Run the trained detector over an image of any size in "
+    p = sub.add_parser("infer", help="find, classify and measure the sources of FITS images",
+                       description="Run the trained detector over images of any size in "
                                    "overlapping tiles, merge detections across tiles, measure "
                                    "each source and write a DS9 region file, a catalogue "
-                                   "(.fits, .vot/.xml, .csv, .ecsv), JSON and a PNG overview.")
-    p.add_argument("image", metavar="IMAGE", help="FITS image")
-    p.add_argument("--regions", required=True, metavar="FILE.reg", help="DS9 region file")
+                                   "(.fits, .vot/.xml, .csv, .ecsv), JSON and a PNG overview. "
+                                   "One image: name each output. Many images (or --list): "
+                                   "--out-dir DIR gets DIR/<stem>.reg and "
+                                   "DIR/<stem>_catalog.fits per image; the detector is "
+                                   "loaded once.")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="FITS image(s)")
+    p.add_argument("--list", metavar="FILE",
+                   help="text file naming more images, one path per line (# comments)")
+    p.add_argument("--out-dir", metavar="DIR",
+                   help="output folder of a run over many images (created when missing)")
+    p.add_argument("--write", default="regions,catalog", metavar="KINDS",
+                   help="with --out-dir: files per image, from regions, catalog (FITS), json, "
+                        "plot (PNG) (default regions,catalog)")
+    p.add_argument("--regions", metavar="FILE.reg", help="DS9 region file (one image)")
     p.add_argument("--catalog", default=None, metavar="FILE",
-                   help="catalogue; format by extension: .fits, .vot/.xml, .csv, .ecsv")
+                   help="catalogue (one image); format by extension: .fits, .vot/.xml, .csv, "
+                        ".ecsv")
     p.add_argument("--json", default=None, metavar="FILE.json",
-                   help="catalogue in the original caesar-mrcnn JSON layout")
-    p.add_argument("--plot", default=None, metavar="FILE.png", help="PNG overview")
+                   help="catalogue with masks in the original caesar-mrcnn JSON layout "
+                        "(one image; caesar-mrcnn evaluate --detections reads it)")
+    p.add_argument("--plot", default=None, metavar="FILE.png", help="PNG overview (one image)")
     p.add_argument("--weights", default=None, metavar="FILE",
                    help="trained detector (.npz written by caesar-mrcnn train; default: "
                         "the shipped reference detector)")
-    p.add_argument("--score-thr", type=float, default=0.5, help="minimum score (default 0.5)")
+    _add_common_config(p)
+    p.add_argument("--score-thr", type=float, default=None,
+                   help="minimum score (default 0.5; = --set score_thr=...)")
     p.add_argument("--tile", type=int, default=None,
                    help="tile side in pixels (default: the detector's input size)")
     p.add_argument("--overlap", type=int, default=None,
                    help="tile overlap in pixels (default: a quarter of the tile)")
-    p.add_argument("--batch-size", type=int, default=4, help="tiles per model call (default 4)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="tiles per model call (default 4)")
+    p.add_argument("--beam", default=None, metavar="BMAJ[,BMIN,BPA]",
+                   help="restoring beam (arcsec, arcsec, deg) of images whose header has none")
     p.add_argument("--plane", type=int, default=None,
                    help="plane index along the frequency/Stokes axis of a cube")
     p.add_argument("--hdu", type=_hdu_arg, default=None,
                    help="HDU index or EXTNAME (default: first HDU holding an image)")
-    p.add_argument("--name-prefix", default="", metavar="TEXT",
+    p.add_argument("--name-prefix", default=None, metavar="TEXT",
                    help="acronym before the IAU source names, e.g. CAESAR")
     p.add_argument("--horovod", action="store_true", default=None,
                    help="require a Horovod job (tiles split over ranks); under horovodrun, "
                         "mpirun or srun this is automatic")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar over the images (none either when stderr is not a "
+                        "terminal)")
     p.set_defaults(func=_run_infer)
 
 
 def _run_infer(args) -> int:
-    from caesar_mrcnn.detection.infer import infer_command
+    from caesar_mrcnn.detection.command import infer_command
 
-    result = infer_command(args.image, regions=args.regions, catalog=args.catalog,
-                           json_path=args.json, plot=args.plot, weights=args.weights,
-                           score_thr=args.score_thr, tile=args.tile, overlap=args.overlap,
-                           batch_size=args.batch_size, plane=args.plane, hdu=args.hdu,
-                           name_prefix=args.name_prefix, horovod=args.horovod)
-    if result is not None:
-        print(f"{args.image}: {len(result.objects)} sources -> "
-              + ", ".join(result.outputs.values()))
-    return 0
+    def report(outcome) -> None:
+        from tqdm import tqdm
+
+        if outcome.error is not None:
+            tqdm.write(f"{PROG}: error: {outcome.error}", file=sys.stderr)
+        else:
+            result = outcome.result
+            tqdm.write(f"{outcome.image}: {len(result.objects)} sources -> "
+                       + ", ".join(result.outputs.values()), file=sys.stdout)
+
+    progress = (not args.no_progress and not getattr(args, "quiet", False)
+                and sys.stderr.isatty())
+    options = {"score_thr": args.score_thr, "tile": args.tile, "overlap": args.overlap,
+               "batch_size": args.batch_size, "name_prefix": args.name_prefix}
+    outcomes = infer_command(args.images, image_list=args.list, out_dir=args.out_dir,
+                             write=args.write, regions=args.regions, catalog=args.catalog,
+                             json_path=args.json, plot=args.plot, weights=args.weights,
+                             config=args.config, overrides=args.overrides, options=options,
+                             beam=args.beam, plane=args.plane, hdu=args.hdu,
+                             horovod=args.horovod, on_image=report, progress=progress)
+    failed = [o for o in outcomes if o.error is not None]
+    if args.out_dir is not None and outcomes:
+        sources = sum(len(o.result.objects) for o in outcomes if o.result is not None)
+        print(f"{len(outcomes) - len(failed)} of {len(outcomes)} images done, {sources} "
+              f"sources in {args.out_dir}" + (f"; {len(failed)} failed" if failed else ""))
+    return failed[0].error.exit_code if failed else 0
 
 
 def _add_train(sub) -> None:
@@ -363,29 +462,44 @@ _TENSORFLOW_COMMANDS = frozenset({"pretrain", "ssl-eval", "train", "infer", "eva
                                   "compare"})
 
 
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its C++ start-up notices kept off stderr.
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Imports TensorFlow, when the command first needs it, with its C++ notices off stderr.
 
     Its native libraries announce oneDNN and CPU features through a logger that
     ``TF_CPP_MIN_LOG_LEVEL`` does not reach, before Python can configure anything; they would
-    bury the one-line error of a bad input. ``--verbose`` or ``TF_CPP_MIN_LOG_LEVEL=0``
-    keeps them.
+    bury the one-line error of a bad input. Importing on first use, not up front, lets a bad
+    file or option fail in a second instead of after TensorFlow's start-up. ``--verbose`` or
+    ``TF_CPP_MIN_LOG_LEVEL=0`` keeps the notices.
     """
-    import importlib
 
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            try:
-                importlib.import_module("tensorflow")
-            except ImportError:
-                pass  # the command itself reports a missing or broken TensorFlow
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once, and so the real finders answer below
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            run = spec.loader.exec_module
+
+            def exec_module(module) -> None:
+                sys.stderr.flush()
+                saved = os.dup(2)
+                try:
+                    with open(os.devnull, "wb") as null:
+                        os.dup2(null.fileno(), 2)
+                        run(module)
+                finally:
+                    os.dup2(saved, 2)
+                    os.close(saved)
+
+            spec.loader.exec_module = exec_module
+        return spec
+
+
+def _quiet_tensorflow_import() -> None:
+    """Make the first ``import tensorflow`` of this process quiet (see the class above)."""
+    if "tensorflow" not in sys.modules and not any(
+            isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -400,10 +514,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     if quiet and args.command in _TENSORFLOW_COMMANDS:
-        _import_tensorflow_quietly()
+        _quiet_tensorflow_import()
     try:
         # SIGTERM (kill, batch schedulers) unwinds like Ctrl-C, so temporary files are removed.
         with sigterm_as_interrupt():
+            args = _with_own_options(parser, args, argv)
             return int(args.func(args) or 0)
     except (CaesarError, BackboneError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -84,3 +84,38 @@ def dump_config(obj: Any, path: str | Path) -> None:
 
     with atomic_open(path) as fh:
         yaml.safe_dump(to_dict(obj), fh, sort_keys=False)
+
+
+def option_values(name: str, options: Sequence[tuple[str, Any, Any]],
+                  path: str | Path | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Values of a command's own options from a YAML file plus ``key=value`` overrides.
+
+    For commands without a library configuration (``inspect``, ``backbones``, ``ssl-eval``):
+    the file's keys are the option names with underscores (``folds``, ``registry``), checked and
+    converted like any dataclass configuration.
+
+    Parameters
+    ----------
+    name : str
+        Command name, for the generated dataclass.
+    options : sequence of (key, type, default)
+        The options the file may set.
+    path, overrides :
+        As for :func:`load_config`.
+
+    Returns
+    -------
+    dict
+        Every option's value (defaults where neither the file nor an override sets it).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file or the ``--set`` override: unknown key, wrong type.
+    """
+    import dataclasses
+
+    cls = dataclasses.make_dataclass(
+        f"{name.title().replace('-', '')}Options",
+        [(key, tp, dataclasses.field(default=default)) for key, tp, default in options])
+    return to_dict(load_config(cls, path, overrides))

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end demo with the shipped reference detector (no training, no download):
 # simulate a 4096 x 4096 survey mosaic (configs/sim/demo.yaml), find its sources with
-# `caesar-mrcnn infer` (DS9 regions, catalogue, overlay plot), score them against the field's
-# ground truth with `caesar-mrcnn evaluate`, and print where everything is.
+# `caesar-mrcnn infer` (DS9 regions, catalogue, JSON with masks, overlay plot), score those
+# detections against the field's ground truth with `caesar-mrcnn evaluate --detections` (the
+# detector runs once), and print where everything is.
 # Usage: scripts/demo.sh [OUT]   (default demo_out; CAESAR_MRCNN and PYTHON pick the commands)
 set -euo pipefail
 
@@ -23,10 +24,10 @@ $CM simulate --config "$HERE/configs/sim/demo.yaml" --out "$OUT/field" --no-prog
 
 stamp "2/3 find sources with the shipped detector ($(basename "$WEIGHTS"))"
 $CM infer "$IMAGE" --regions "$OUT/mosaic.reg" --catalog "$OUT/mosaic_catalog.fits" \
-    --plot "$OUT/mosaic.png"
+    --json "$OUT/mosaic.json" --plot "$OUT/mosaic.png"
 
-stamp "3/3 score against the ground truth"
-$CM evaluate --data "$OUT/field" --weights "$WEIGHTS" --out "$OUT/evaluation"
+stamp "3/3 score these detections against the ground truth"
+$CM evaluate --data "$OUT/field" --detections "$OUT/mosaic.json" --out "$OUT/evaluation"
 
 $PY - "$OUT" "$(( $(date +%s) - START ))" <<'PYEOF'
 import csv
@@ -54,7 +55,7 @@ print(f"\ndemo finished in {seconds // 60} min {seconds % 60} s")
 print(f"  image          {out / 'field/images/mosaic_00000.fits'}")
 print(f"  ground truth   {out / 'field/sources.ecsv'}")
 print(f"  DS9 regions    {out / 'mosaic.reg'}")
-print(f"  catalogue      {out / 'mosaic_catalog.fits'}")
+print(f"  catalogue      {out / 'mosaic_catalog.fits'} (and {out / 'mosaic.json'} with masks)")
 print(f"  overlay plot   {out / 'mosaic.png'}")
 print(f"  evaluation     {out / 'evaluation'} (report.json, CSV tables, PNG plots)")
 c = r["counts"]

@@ -378,25 +378,3 @@ def _write_outputs(outputs: dict, objects: list[Annotation], table: Any, image: 
         written["plot"] = str(outputs["plot"])
     return written
 
-
-def infer_command(image: str | os.PathLike, *, regions: str | os.PathLike,
-                  catalog: str | os.PathLike | None = None,
-                  json_path: str | os.PathLike | None = None,
-                  plot: str | os.PathLike | None = None,
-                  weights: str | os.PathLike | None = None, score_thr: float = 0.5,
-                  tile: int | None = None, overlap: int | None = None, batch_size: int = 4,
-                  plane: int | None = None, hdu: int | str | None = None,
-                  name_prefix: str = "", horovod: bool | None = None) -> InferResult | None:
-    """``caesar-mrcnn infer``: :func:`infer_image` with command-line options.
-
-    Under horovodrun, mpirun or srun the process joins the Horovod job (tiles split over
-    ranks, rank 0 merges and writes), as training does; ``horovod=True`` requires that,
-    ``horovod=False`` forces one process.
-    """
-    from ssl_backbones.distributed import init
-
-    cfg = InferConfig(tile=tile, overlap=overlap, batch_size=batch_size, score_thr=score_thr,
-                      name_prefix=name_prefix)
-    ctx = init(use_horovod=horovod)
-    return infer_image(image, weights=weights, config=cfg, regions=regions, catalog=catalog,
-                       json_path=json_path, plot=plot, plane=plane, hdu=hdu, ctx=ctx)

@@ -1,8 +1,12 @@
-"""``caesar-mrcnn evaluate``: run the detector on a labelled dataset and score it.
+"""``caesar-mrcnn evaluate``: score detections of a labelled dataset against its truth.
+
+The detections come from running the detector (``--weights``), or from files an earlier
+``caesar-mrcnn infer --json`` wrote (``--detections``): those hold each source's mask pixels and
+measured parameters, so a run that already detected need not detect again.
 
 The scoring itself (matching, metrics, COCO AP) lives in :mod:`caesar_mrcnn.evaluation` and
 works on plain lists of :class:`~caesar_mrcnn.data.dataset.Annotation`; this module only loads
-the data, runs inference, and writes the report.
+the data and detections, and writes the report.
 """
 
 from __future__ import annotations
@@ -101,6 +105,106 @@ def detections_from_result(result) -> list[Annotation]:
     return out
 
 
+# attrs of a detection <- its keys in the JSON catalogue (``catalog_json``), first one present
+_JSON_ATTRS = {"snr": ("snr",), "flux_jy": ("flux", "int_flux"), "peak_jyb": ("peak_flux",),
+               "x": ("X0w", "X0"), "y": ("Y0w", "Y0"), "ra": ("X0w_wcs",),
+               "dec": ("Y0w_wcs",)}
+
+
+def _json_number(src: dict, keys: Sequence[str]) -> float:
+    for key in keys:
+        value = src.get(key)
+        if value is not None:
+            return float(value)
+    return float("nan")
+
+
+def read_detections(path: str | Path) -> tuple[list[Annotation], dict]:
+    """Detections of a JSON catalogue written by ``caesar-mrcnn infer --json``.
+
+    Returns
+    -------
+    detections : list of Annotation
+        Masks from each source's ``pixels``; ``attrs`` as :func:`detections_from_result`
+        gives them (``score``, ``snr``, ``flux_jy`` (Jy), ``peak_jyb`` (Jy/beam), ``x``, ``y``
+        (pixels), ``ra``, ``dec`` (deg), ``name``).
+    meta : dict
+        The run metadata (``IMAGE``, thresholds, weights ...).
+
+    Raises
+    ------
+    DatasetError
+        If the file is unreadable, not such a catalogue, or a source has no mask pixels.
+    """
+    import json
+
+    from caesar_mrcnn.classes import CLASS_NAMES
+
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or "not a JSON file"
+        raise DatasetError(f"--detections {path}: cannot read ({reason}); give the JSON "
+                           "written by caesar-mrcnn infer --json") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("sources"), list):
+        raise DatasetError(f"--detections {path}: not a caesar-mrcnn catalogue (no 'sources' "
+                           "list); give the JSON written by caesar-mrcnn infer --json")
+    out = []
+    for i, src in enumerate(doc["sources"]):
+        pixels = np.asarray(src.get("pixels") or [], dtype=np.int64).reshape(-1, 2)
+        if not len(pixels) or src.get("class_name") not in CLASS_NAMES:
+            raise DatasetError(f"--detections {path}: source {i} has no mask pixels or an "
+                               "unknown class; write the file with caesar-mrcnn infer --json")
+        (y0, x0), (y1, x1) = pixels.min(axis=0), pixels.max(axis=0) + 1
+        mask = np.zeros((y1 - y0, x1 - x0), dtype=bool)
+        mask[pixels[:, 0] - y0, pixels[:, 1] - x0] = True
+        attrs = {k: _json_number(src, keys) for k, keys in _JSON_ATTRS.items()}
+        attrs["score"] = _json_number(src, ("score",))
+        attrs["name"] = str(src.get("name", ""))
+        out.append(Annotation(src["class_name"], (y0, x0, y1, x1), mask, attrs))
+    return out, dict(doc.get("meta") or {})
+
+
+def detections_for(samples: Sequence[Sample], detections: str | Path) -> list[list[Annotation]]:
+    """Per sample, the detections an earlier ``infer --json`` wrote.
+
+    ``detections`` is one JSON file (a dataset of one image), or a folder holding
+    ``<image stem>.json`` per image, as ``infer ... --out-dir DIR --write json`` names them.
+
+    Raises
+    ------
+    DatasetError
+        If a file is missing, or holds the detections of another image.
+    """
+    from caesar_mrcnn.detection.command import image_stem
+
+    path = Path(detections)
+    if path.is_dir():
+        files = [path / f"{image_stem(s.image_path)}.json" for s in samples]
+    elif path.is_file():
+        if len(samples) != 1:
+            raise DatasetError(f"--detections {path}: one file holds one image's detections "
+                               f"and the dataset has {len(samples)}; give a folder with "
+                               "<image stem>.json per image")
+        files = [path]
+    else:
+        raise DatasetError(f"--detections {path}: no such file or folder; write it with "
+                           "caesar-mrcnn infer --json")
+    out = []
+    for sample, file in zip(samples, files):
+        if not file.is_file():
+            raise DatasetError(f"--detections {path}: no {file.name} for image "
+                               f"{sample.image_path}; run caesar-mrcnn infer --json on it")
+        dets, meta = read_detections(file)
+        image = meta.get("IMAGE")
+        if image and image != Path(sample.image_path).name:
+            raise DatasetError(f"--detections {file}: holds the detections of {image}, not of "
+                               f"{Path(sample.image_path).name}")
+        out.append(dets)
+    return out
+
+
 def infer_config(config: str | Path | None, overrides: Sequence[str] = ()):
     """Inference options from an optional YAML file plus ``key=value`` overrides."""
     from caesar_mrcnn.config import load_config
@@ -149,8 +253,10 @@ def detect(samples: Sequence[Sample], weights: str | Path | None = None, config=
 
 def evaluate(data: str | Path, weights: str | Path | None, out: str | Path, iou: float = 0.5,
              snr_bins: str | Sequence[float] | None = None, config: str | Path | None = None,
-             overrides: Sequence[str] = (), confidence: float = 0.95) -> EvaluationResult:
-    """Detect sources in a labelled dataset, score them, and write a report folder.
+             overrides: Sequence[str] = (), confidence: float = 0.95,
+             detections: str | Path | None = None) -> EvaluationResult:
+    """Detect sources in a labelled dataset (or read earlier detections), score them, and write
+    a report folder.
 
     Parameters
     ----------
@@ -168,16 +274,26 @@ def evaluate(data: str | Path, weights: str | Path | None, out: str | Path, iou:
         Detector configuration passed to inference.
     confidence : float
         Confidence level of the Wilson intervals.
+    detections : path-like, optional
+        JSON catalogue(s) written by ``caesar-mrcnn infer --json`` (see
+        :func:`detections_for`); scored as they are, without running the detector.
 
     Returns
     -------
     EvaluationResult
     """
-    from caesar_mrcnn.evaluation.report import check_output_folder, write_report
+    from caesar_mrcnn.evaluation.report import check_output_folder
 
     iou = check_iou(iou)
     bins = parse_snr_bins(snr_bins)
     check_output_folder(out)
+    if detections is not None:
+        if weights is not None or config is not None or overrides:
+            raise ConfigError("--detections: scores detections already made; drop --weights, "
+                              "--config and --set, which only apply when detecting")
+        samples = load_truth(data)
+        found = detections_for(samples, detections)
+        return _score_and_write(samples, found, iou, bins, confidence, out)
     cfg = infer_config(config, overrides)
     if weights is None:
         from caesar_mrcnn.zoo.lookup import shipped_detector
@@ -187,7 +303,14 @@ def evaluate(data: str | Path, weights: str | Path | None, out: str | Path, iou:
         raise WeightsError(f"--weights {weights}: no such file; train a model first "
                            "(caesar-mrcnn train) or give the path of its weights")
     samples = load_truth(data)
-    detections = detect(samples, weights, cfg)
+    return _score_and_write(samples, detect(samples, weights, cfg), iou, bins, confidence, out)
+
+
+def _score_and_write(samples: Sequence[Sample], detections: list[list[Annotation]], iou: float,
+                     bins: tuple[float, ...], confidence: float,
+                     out: str | Path) -> EvaluationResult:
+    from caesar_mrcnn.evaluation.report import write_report
+
     result = score_detections(samples, detections, iou, bins, confidence)
     write_report(result, out)
     s = result.summary
