@@ -99,7 +99,7 @@ def _op_determinism():
             tf_config.disable_op_determinism()
 
 
-def _make_train_step(model, optimizer, variables: list, ctx, jit_compile: bool, counter):
+def make_train_step(model, optimizer, variables: list, ctx, jit_compile: bool, counter):
     """A compiled step: losses, gradients (averaged over ranks), clipped update.
 
     ``counter`` (a ``tf.Variable``) counts completed steps inside the same compiled call as
@@ -393,7 +393,7 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at: int | None = None) ->
         step_fn = None
         for step in range(start, end):
             if run.freezer.update(step) or step_fn is None:
-                step_fn = _make_train_step(run.model, run.optimizer,
+                step_fn = make_train_step(run.model, run.optimizer,
                                            list(run.model.trainable_variables), ctx,
                                            cfg.jit_compile, run.counter)
             lr = current_lr(run.optimizer)

@@ -61,13 +61,13 @@ def one_step(model, ctx, batch):
     import keras
     import tensorflow as tf
 
-    from caesar_mrcnn.training.loop import _make_train_step
+    from caesar_mrcnn.training.loop import make_train_step
 
     optimizer = keras.optimizers.SGD(learning_rate=0.05)
     variables = list(model.trainable_variables)
     optimizer.build(variables)
     counter = tf.Variable(0, dtype=tf.int64)
-    step = _make_train_step(model, optimizer, variables, ctx, False, counter)
+    step = make_train_step(model, optimizer, variables, ctx, False, counter)
     losses, _ = step(*(tf.constant(a) for a in batch))
     return {k: float(v) for k, v in losses.items()}
 
