@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import importlib.abc
 import importlib.util
-import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from caesar_mrcnn import __version__
 from caesar_mrcnn.errors import CaesarError, ConfigError
+from caesar_mrcnn.logs import configure_logging
 from caesar_mrcnn.signals import sigterm_as_interrupt
 from ssl_backbones.errors import BackboneError
 
@@ -451,7 +451,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Detect and segment radio sources in continuum FITS images with a "
                     "self-supervised Mask R-CNN.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    talk = parser.add_mutually_exclusive_group()
+    talk.add_argument("-v", "--verbose", action="store_true",
+                      help="debug logging, and TensorFlow's own start-up notices")
+    talk.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for _name, add in _register():
         add(sub)
@@ -506,10 +509,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s: %(message)s")
+    configure_logging(verbose=args.verbose, quiet=args.quiet)
     quiet = not args.verbose and os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2") != "0"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow's native ERROR-level notices (oneDNN "E0000 ... util.cc") come at run time
+    # too, after the quiet import; level 3 keeps them off unless --verbose.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if quiet else "2")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

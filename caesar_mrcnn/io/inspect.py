@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from caesar_mrcnn.errors import AllNaNError
-from caesar_mrcnn.io.fits import LazyImage, open_image
+from caesar_mrcnn.io.fits import Beam, LazyImage, open_image
 
 _FULL_READ_MAX_PIX = 4096 * 4096
 
@@ -38,7 +38,7 @@ def _sample_pixels(img: LazyImage) -> tuple[np.ndarray, float, bool]:
 
 
 def describe_image(path: str | os.PathLike, plane: int | None = None,
-                   hdu: int | str | None = None) -> str:
+                   hdu: int | str | None = None, beam: Beam | None = None) -> str:
     """Human-readable summary of a FITS image (what ``caesar-mrcnn inspect`` prints).
 
     Lists the array shape and type, celestial frame, projection and centre, pixel scale
@@ -53,7 +53,7 @@ def describe_image(path: str | os.PathLike, plane: int | None = None,
     """
     from astropy.stats import sigma_clipped_stats
 
-    with open_image(path, plane=plane, hdu=hdu) as img:
+    with open_image(path, plane=plane, hdu=hdu, beam=beam) as img:
         ny, nx = img.shape
         lines = [f"file:          {img.path}",
                  f"hdu:           {img.hdu_index} ({img.header.get('EXTNAME', 'PRIMARY')})"]
@@ -104,10 +104,11 @@ def _describe_wcs(img: LazyImage) -> list[str]:
 
 def _describe_beam(img: LazyImage) -> list[str]:
     if img.beam is None:
-        return ["beam:          none (no BMAJ/BMIN in the header)"]
+        return ["beam:          none (no BMAJ/BMIN in the header; give --beam)"]
     b = img.beam
     out = [f"beam:          {b.bmaj_deg * 3600:.4g} x {b.bmin_deg * 3600:.4g} arcsec, "
-           f"PA {b.bpa_deg:.4g} deg ({b.bmaj_deg:.4e} x {b.bmin_deg:.4e} deg)"]
+           f"PA {b.bpa_deg:.4g} deg ({b.bmaj_deg:.4e} x {b.bmin_deg:.4e} deg)",
+           f"beam from:     {getattr(img, 'beam_source', 'header')}"]
     area = img.beam_area_pix
     out.append(f"beam area:     {area:.4g} pixels" if area is not None
                else "beam area:     n/a (no pixel scale)")
