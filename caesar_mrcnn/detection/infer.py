@@ -235,7 +235,7 @@ def infer_image(image_path: str | os.PathLike, *, weights: str | os.PathLike | N
                 json_path: str | os.PathLike | None = None,
                 plot: str | os.PathLike | None = None, plane: int | None = None,
                 hdu: int | str | None = None, ctx: Any = None,
-                metadata: dict | None = None) -> InferResult | None:
+                metadata: dict | None = None, beam: Any = None) -> InferResult | None:
     """Find, classify and measure the sources of a FITS image; write the requested outputs.
 
     Parameters
@@ -262,6 +262,9 @@ def infer_image(image_path: str | os.PathLike, *, weights: str | os.PathLike | N
         Distributed context; default one process.
     metadata : dict, optional
         Extra run metadata for the catalogue header.
+    beam : caesar_mrcnn.io.fits.Beam, optional
+        Restoring beam that wins over the file's (``--beam``); the catalogue header records
+        where the beam came from (``BEAMSRC``).
 
     Returns
     -------
@@ -284,7 +287,7 @@ def infer_image(image_path: str | os.PathLike, *, weights: str | os.PathLike | N
     from caesar_mrcnn.io.fits import open_image
 
     run_meta: dict[str, Any] = {}
-    with open_image(image_path, plane=plane, hdu=hdu) as image:
+    with open_image(image_path, plane=plane, hdu=hdu, beam=beam) as image:
         if predictor is None:
             detector = detector or load_detector(weights)
             predictor = detector.predictor
@@ -333,6 +336,7 @@ def _run_metadata(image: Any, image_path: str | os.PathLike, cfg: InferConfig) -
                     image_path, bunit)
     return {"IMAGE": str(Path(image_path).name), "BUNIT": bunit, "SCORETHR": cfg.score_thr,
             "MASKTHR": cfg.mask_thr, "TILE": cfg.tile, "OVERLAP": cfg.overlap,
+            "BEAMSRC": str(getattr(image, "beam_source", "header")),
             "SOFTWARE": "caesar-mrcnn", "VERSION": __version__}
 
 
