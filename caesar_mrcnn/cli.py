@@ -461,6 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands whose INFO messages are their progress report; the others print problems only,
+# and their result on stdout (--verbose shows everything).
+_PROGRESS_COMMANDS = frozenset({"pretrain", "train", "evaluate", "compare", "ssl-eval"})
+
 _TENSORFLOW_COMMANDS = frozenset({"pretrain", "ssl-eval", "train", "infer", "evaluate",
                                   "compare"})
 
@@ -509,7 +513,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(verbose=args.verbose, quiet=args.quiet)
+    configure_logging(verbose=args.verbose, quiet=args.quiet,
+                      progress=args.command in _PROGRESS_COMMANDS)
     quiet = not args.verbose and os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2") != "0"
     # TensorFlow's native ERROR-level notices (oneDNN "E0000 ... util.cc") come at run time
     # too, after the quiet import; level 3 keeps them off unless --verbose.

@@ -7,7 +7,9 @@ needs to read each problem once. :func:`configure_logging` sets up the root logg
 - each distinct message is printed once per process (:class:`OncePerMessage`);
 - Python warnings (astropy's included) become one log line each, ``Category: message``,
   instead of astropy's own copy plus the logging copy, or Python's two-line source excerpt;
-- ``quiet`` keeps errors only, ``verbose`` adds debug messages.
+- by default warnings and errors are shown, and progress messages (INFO) only for commands
+  whose progress is their report (training, evaluation); ``quiet`` keeps errors only,
+  ``verbose`` shows everything down to debug messages.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def _quiet_astropy_logger() -> None:
     astropy_log.propagate = True
 
 
-def configure_logging(verbose: bool = False, quiet: bool = False,
+def configure_logging(verbose: bool = False, quiet: bool = False, progress: bool = True,
                       stream=None) -> logging.Handler:
     """Set up the root logger for a command-line run.
 
@@ -71,6 +73,8 @@ def configure_logging(verbose: bool = False, quiet: bool = False,
         Debug messages too.
     quiet : bool
         Errors only (``verbose`` wins when both are given).
+    progress : bool
+        Show INFO messages (progress reports) when neither verbose nor quiet.
     stream : file object, optional
         Where to write (default ``sys.stderr``).
 
@@ -79,7 +83,8 @@ def configure_logging(verbose: bool = False, quiet: bool = False,
     logging.Handler
         The handler installed (replacing any earlier one this function installed).
     """
-    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO
+    level = (logging.DEBUG if verbose else logging.ERROR if quiet
+             else logging.INFO if progress else logging.WARNING)
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_caesar_mrcnn", False):
