@@ -33,7 +33,14 @@ import numpy as np
 from caesar_mrcnn.classes import class_id
 from caesar_mrcnn.data.augment import AugmentConfig
 from caesar_mrcnn.data.dataset import Sample
+from caesar_mrcnn.data.resample import (
+    native_beam_pix,
+    resize,
+    zoom_annotation,
+    zoomed_shape,
+)
 from caesar_mrcnn.errors import ConfigError, DatasetError
+from ssl_backbones.radio_input import resample_factor
 
 log = logging.getLogger(__name__)
 
@@ -167,11 +174,11 @@ def prepare_samples(samples: Sequence[Sample], preprocess: Callable[[np.ndarray]
     """
     if not samples:
         raise DatasetError("the dataset has no images; check the dataset file")
+    target = _target_sampling(preprocess)
     if read is None:
         from caesar_mrcnn.io.fits import read_image
 
-        def read(p):
-            return read_image(p).data
+        read = read_image if target else (lambda p: read_image(p).data)
 
     folder = Path(cache_dir) if cache_dir else None
     if folder is not None:
@@ -181,20 +188,44 @@ def prepare_samples(samples: Sequence[Sample], preprocess: Callable[[np.ndarray]
         path = Path(sample.image_path)
         file = _cache_file(folder, path, cache_tag) if folder is not None else None
         image = _load_cached(file) if file is not None and file.is_file() else None
+        zoom = 1.0
+        if target:
+            # the cache holds the resampled channels; the zoom comes from the header each time
+            radio = read(path)
+            zoom = resample_factor(native_beam_pix(radio), target)
         if image is None:
-            image = np.asarray(preprocess(np.asarray(read(path), np.float32)), np.float32)
+            if target:
+                snr = preprocess.to_snr(np.asarray(radio.data, np.float32))
+                if zoom != 1.0:
+                    snr = resize(snr, zoomed_shape(snr.shape, zoom))
+                image = preprocess.stretch(snr)
+            else:
+                image = np.asarray(preprocess(np.asarray(read(path), np.float32)), np.float32)
             if image.ndim == 2:
                 image = image[:, :, None]
             if file is not None:
                 _save_cached(file, image)
-        if tuple(image.shape[:2]) != tuple(sample.shape):
+        expected = zoomed_shape(sample.shape, zoom) if zoom != 1.0 else tuple(sample.shape)
+        if tuple(image.shape[:2]) != tuple(expected):
             raise DatasetError(f"{path}: image is {image.shape[:2]} pixels but the dataset "
                                f"says {tuple(sample.shape)}; fix the dataset entry")
+        if zoom != 1.0:
+            anns = [z for a in sample.annotations
+                    if (z := zoom_annotation(a, zoom, expected)) is not None]
+            sample = Sample(sample.image_path, expected, anns, dict(sample.meta, zoom=zoom))
         out.append(PreparedSample.from_sample(sample, image))
     channels = {s.image.shape[2] for s in out}
     if len(channels) > 1:
         raise DatasetError(f"preprocessed images have different channel counts {channels}")
     return out
+
+
+def _target_sampling(preprocess) -> float:
+    """Beam sampling (pixels per FWHM) a noise-aware preprocessor resamples to; 0: none."""
+    cfg = getattr(preprocess, "config", None)
+    if getattr(cfg, "kind", None) != "snr":
+        return 0.0
+    return float(cfg.beam_pix)
 
 
 # --- windows ------------------------------------------------------------------------------------

@@ -1,5 +1,19 @@
 """Turn a radio image (Jy/beam, NaN where blank) into network input channels in [0, 1].
 
+Two kinds of preprocessing exist (:attr:`PreprocessConfig.kind`):
+
+``snr`` (the default, and what the shipped models use)
+    The image in units of the local noise, ``(image - background) / rms``, with background and
+    rms maps computed once per image (:mod:`caesar_mrcnn.measure.background`, the same maps
+    the measurements use), through the fixed stretches of :mod:`ssl_backbones.radio_input`.
+    Nothing depends on the statistics of the pixels in front of the network, so a tile of pure
+    noise looks like noise. The image is also brought to the beam sampling the network was
+    trained for (:attr:`PreprocessConfig.beam_pix`, see :mod:`caesar_mrcnn.data.resample`).
+``steps``
+    A configured chain of per-image steps, described below. Steps such as zscale, min-max or
+    histogram equalisation stretch whatever they are given to full contrast, noise included;
+    they are kept for experiments and for detectors trained with them.
+
 Each step is a small vectorised function ``step(data, **params) -> data`` on a 2D float array
 that keeps NaN where the input is NaN and computes its statistics over valid (finite) pixels
 only. A :class:`Preprocessor` chains steps in the order a :class:`PreprocessConfig` lists them
@@ -40,6 +54,9 @@ from typing import Any
 import numpy as np
 
 from caesar_mrcnn.errors import ConfigError
+from ssl_backbones import radio_input
+
+KINDS = ("snr", "steps")
 
 # --- steps ----------------------------------------------------------------------------------
 
@@ -184,11 +201,32 @@ class PreprocessConfig:
         or ``channels`` (``{"name": "channels", "channels": [[step, ...], ...]}``).
     """
 
+    kind: str = "snr"
+    """``snr``: fixed stretches of the SNR map (:mod:`ssl_backbones.radio_input`); ``steps``:
+    the chain in :attr:`steps`."""
+    bkg_box: int = 64
+    """Cell side (native pixels) of the background and rms maps of ``snr``."""
+    beam_pix: float = radio_input.REFERENCE_BEAM_PIX
+    """Beam sampling (pixels per FWHM) images are resampled to before the network; 0: never
+    resample."""
     steps: list[dict[str, Any]] = field(default_factory=_default_steps)
 
     def validate(self) -> None:
         """Raise ConfigError naming the first bad step or parameter."""
+        if self.kind not in KINDS:
+            raise ConfigError(f"kind: unknown preprocessing {self.kind!r} (known: "
+                              f"{', '.join(KINDS)})")
+        if self.bkg_box < 8:
+            raise ConfigError(f"bkg_box: {self.bkg_box} is too small; use at least 8 pixels")
+        if self.beam_pix < 0 or (0 < self.beam_pix < 1.5):
+            raise ConfigError(f"beam_pix: {self.beam_pix} must be 0 (no resampling) or at "
+                              "least 1.5 pixels per beam FWHM")
         _build(self.steps)
+
+    @property
+    def input_name(self) -> str:
+        """Name of the network input this preprocessing makes (stored in model metadata)."""
+        return radio_input.INPUT_NAME if self.kind == "snr" else "steps"
 
 
 # A compiled pipeline: each op is ("step", function, params) or ("channels", [pipelines]).
@@ -265,7 +303,42 @@ class Preprocessor:
 
     def __init__(self, config: PreprocessConfig | None = None) -> None:
         self.config = config if config is not None else PreprocessConfig()
+        self.config.validate()
         self._ops, self.num_channels = _build(self.config.steps)
+        if self.config.kind == "snr":
+            self.num_channels = radio_input.CHANNELS
+
+    @property
+    def is_snr(self) -> bool:
+        return self.config.kind == "snr"
+
+    def to_snr(self, data: np.ndarray, noise: tuple[np.ndarray, np.ndarray] | None = None
+               ) -> np.ndarray:
+        """The image in units of the local noise, NaN where blank.
+
+        Parameters
+        ----------
+        data : numpy.ndarray, shape ``(H, W)``
+            Image (Jy/beam), NaN where blank.
+        noise : tuple of numpy.ndarray, optional
+            Background and rms maps of the same shape (Jy/beam), e.g. windows of the whole
+            image's maps; default: computed from ``data`` with cells of ``bkg_box`` pixels.
+        """
+        data = np.asarray(data, np.float32)
+        if noise is None:
+            from caesar_mrcnn.measure.background import background_grid
+
+            grid = background_grid(data, data.shape, box=self.config.bkg_box)
+            noise = grid.window(0, data.shape[0], 0, data.shape[1])
+        bkg, rms = noise
+        with np.errstate(invalid="ignore", divide="ignore"):
+            snr = (data - bkg) / rms
+        snr[~np.isfinite(rms) | (rms <= 0)] = np.nan
+        return snr.astype(np.float32)
+
+    def stretch(self, snr: np.ndarray) -> np.ndarray:
+        """The fixed channels ``(H, W, 3)`` of an SNR map (0 at blank pixels)."""
+        return np.asarray(radio_input.snr_channels(snr), np.float32)
 
     @classmethod
     def from_yaml(cls, path: str | Path | None, overrides: Sequence[str] = ()) -> Preprocessor:
@@ -274,13 +347,16 @@ class Preprocessor:
 
         return cls(load_config(PreprocessConfig, path, overrides))
 
-    def apply(self, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Preprocess and also return the valid-pixel mask.
+    def apply(self, data: np.ndarray, noise: tuple[np.ndarray, np.ndarray] | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Preprocess at the native sampling and also return the valid-pixel mask.
 
         Parameters
         ----------
         data : numpy.ndarray, shape ``(H, W)``
             Image, NaN (or inf) where blank.
+        noise : tuple of numpy.ndarray, optional
+            Background and rms maps for ``snr`` (see :meth:`to_snr`).
 
         Returns
         -------
@@ -294,12 +370,15 @@ class Preprocessor:
             raise ValueError(f"expected a 2D image, got shape {data.shape}")
         valid = np.isfinite(data)
         image = np.where(valid, data, np.nan).astype(np.float32)
+        if self.is_snr:
+            return self.stretch(self.to_snr(image, noise)), valid
         out = np.stack(_run(self._ops, [image]), axis=-1)
         out[~valid] = 0.0
         # a step may leave NaN at valid pixels only for degenerate input (e.g. no spread)
         np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
         return out, valid
 
-    def __call__(self, data: np.ndarray) -> np.ndarray:
+    def __call__(self, data: np.ndarray,
+                 noise: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """Preprocessed channels ``(H, W, num_channels)`` float32; see :meth:`apply`."""
-        return self.apply(data)[0]
+        return self.apply(data, noise)[0]

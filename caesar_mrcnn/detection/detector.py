@@ -139,8 +139,14 @@ def load_detector(weights: str | os.PathLike | None = None) -> Detector:
         raise WeightsError(f"{weights}: detector weights not found; pass --weights PATH of a "
                            "file written by caesar-mrcnn train")
     model, metadata = load_model(weights)
-    return Detector(ModelPredictor(model), preprocess_from_metadata(metadata), dict(metadata),
-                    Path(weights))
+    preprocess = preprocess_from_metadata(metadata)
+    expected = getattr(getattr(model, "cfg", None), "in_channels", None)
+    made = getattr(preprocess, "num_channels", expected)
+    if expected is not None and made != expected:
+        raise WeightsError(f"{weights}: its model takes {expected} channel(s) but its stored "
+                           f"preprocessing makes {made}; the file is inconsistent, retrain or "
+                           "repack it")
+    return Detector(ModelPredictor(model), preprocess, dict(metadata), Path(weights))
 
 
 def preprocess_from_metadata(metadata: dict) -> Preprocess:
@@ -156,6 +162,9 @@ def preprocess_from_metadata(metadata: dict) -> Preprocess:
         return spec
     if isinstance(spec, PreprocessConfig):
         return Preprocessor(spec)
+    if isinstance(spec, dict) and "kind" not in spec:
+        # detectors written before noise-aware input stored only their chain of steps
+        spec = {**spec, "kind": "steps"}
     return Preprocessor(from_dict(PreprocessConfig, spec, "detector metadata: preprocess"))
 def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
     """The Keras model and metadata of a detector file, full (``caesar-mrcnn train``) or

@@ -40,6 +40,12 @@ class BackgroundGrid:
                for g in (self.bkg, self.rms)]
         return out[0], out[1]
 
+    def window(self, y0: int, y1: int, x0: int, x1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Background and rms maps over the pixels ``[y0:y1, x0:x1]`` (float32)."""
+        ys, xs = np.mgrid[y0:y1, x0:x1]
+        bkg, rms = self.at(ys, xs)
+        return bkg.astype(np.float32), rms.astype(np.float32)
+
 
 def _fill_nan(grid: np.ndarray) -> np.ndarray:
     """Replace NaN cells by the nearest finite cell (all-NaN stays NaN)."""
@@ -93,4 +99,16 @@ def background_grid(image: Any, shape: tuple[int, int], box: int = 64, sigma: fl
                 warnings.simplefilter("ignore", RuntimeWarning)
                 bkg[by, enough] = bkg_est(cells[enough], axis=(1, 2))
                 rms[by, enough] = rms_est(cells[enough], axis=(1, 2))
+    if not np.isfinite(rms).any():
+        # no cell is filled enough (a small or mostly blank image): one estimate over every
+        # finite pixel, when there is any
+        values = np.concatenate([read_window(image, by * box, (by + 1) * box, 0, nx).ravel()
+                                 for by in range(nby)])
+        values = values[np.isfinite(values)]
+        if values.size >= 2:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AstropyUserWarning)
+                warnings.simplefilter("ignore", RuntimeWarning)
+                bkg[:] = float(bkg_est(values))
+                rms[:] = float(rms_est(values))
     return BackgroundGrid(_fill_nan(bkg), _fill_nan(rms), box)

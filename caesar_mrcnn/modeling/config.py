@@ -43,7 +43,10 @@ class ModelConfig:
     roi_positive_fraction: float = 0.25
     roi_fg_iou: float = 0.5
     roi_bg_iou: float = 0.5
-    roi_canonical_size: float = 224.0
+    roi_canonical_size: float | None = None
+    """Box side (pixels) pooled from ``roi_canonical_level``; None: the anchor size of that
+    level, so boxes pool from the level whose anchors match them. (Mask R-CNN's 224 is the
+    ImageNet crop size: with 8-128 px anchors every box under 112 px would pool from P2.)"""
     roi_canonical_level: int = 4
     roi_sampling_ratio: int = 2
     roi_align_impl: str = "crop_and_resize"
@@ -105,6 +108,12 @@ class ModelConfig:
             raise ConfigError("rpn_bg_iou: must not exceed rpn_fg_iou")
         if self.roi_bg_iou > self.roi_fg_iou:
             raise ConfigError("roi_bg_iou: must not exceed roi_fg_iou")
+        if self.roi_canonical_size is not None and self.roi_canonical_size <= 0:
+            raise ConfigError(f"roi_canonical_size: must be > 0 or null, got "
+                              f"{self.roi_canonical_size}")
+        if not 2 <= self.roi_canonical_level <= 5:
+            raise ConfigError(f"roi_canonical_level: must be 2..5 (P2..P5), got "
+                              f"{self.roi_canonical_level}")
         if self.mask_size != 2 * self.mask_roi_size:
             raise ConfigError(f"mask_size: must be 2 * mask_roi_size ({2 * self.mask_roi_size}) "
                               "because the mask head upsamples once")
@@ -114,3 +123,10 @@ class ModelConfig:
                     "rpn_pre_nms_topk_infer", "rpn_post_nms_topk_infer"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be >= 1, got {getattr(self, key)}")
+
+    @property
+    def roi_canonical(self) -> float:
+        """Box side (pixels) that pools from ``roi_canonical_level``."""
+        if self.roi_canonical_size is not None:
+            return float(self.roi_canonical_size)
+        return float(self.anchor_sizes[self.roi_canonical_level - 2])

@@ -108,7 +108,7 @@ class MaskRCNN(keras.Model):
         strides = dict(zip(ROI_LEVELS, cfg.level_strides[:4]))
         return multilevel_roi_align(
             {lv: pyramid[f"P{lv}"] for lv in ROI_LEVELS}, boxes, size, strides,
-            sampling_ratio=cfg.roi_sampling_ratio, canonical_size=cfg.roi_canonical_size,
+            sampling_ratio=cfg.roi_sampling_ratio, canonical_size=cfg.roi_canonical,
             canonical_level=cfg.roi_canonical_level, impl=cfg.roi_align_impl,
         )
 

@@ -59,11 +59,23 @@ class BeamConfig:
     bmaj_arcsec: float = 12.0
     bmin_arcsec: float = 10.0
     bpa_deg: float = 30.0
+    sampling_pix: list[float] = _field(default_factory=list)
+    """``[lo, hi]``: each field draws its own beam, major FWHM log-uniform between ``lo`` and
+    ``hi`` pixels, axis ratio up to ``max_axis_ratio``, random position angle (the fixed beam
+    above is then ignored); empty: the fixed beam. Real surveys sample the beam with 2.5
+    (FIRST, NVSS, VLASS) to 6 or more pixels."""
+    max_axis_ratio: float = 1.3
 
     def validate(self) -> None:
         if not 0 < self.bmin_arcsec <= self.bmaj_arcsec:
             raise ConfigError("bmin_arcsec: need 0 < bmin_arcsec <= bmaj_arcsec, got "
                               f"{self.bmin_arcsec} and {self.bmaj_arcsec}")
+        if self.sampling_pix:
+            if len(self.sampling_pix) != 2:
+                raise ConfigError(f"sampling_pix: need [lo, hi] pixels, got {self.sampling_pix}")
+            _check_range("sampling_pix", self.sampling_pix[0], self.sampling_pix[1], 1.5)
+        if self.max_axis_ratio < 1.0:
+            raise ConfigError(f"max_axis_ratio: must be >= 1, got {self.max_axis_ratio}")
 
 
 @dataclass
@@ -76,10 +88,41 @@ class NoiseConfig:
     """Rms of a smooth large-scale background added to the noise (0 = none), µJy/beam."""
     background_scale_arcsec: float = 600.0
     """Shortest wavelength of the smooth background, arcsec."""
+    rms_range_ujy: list[float] = _field(default_factory=list)
+    """``[lo, hi]``: each field draws its rms log-uniform in this range (µJy/beam) instead of
+    ``rms_ujy``."""
+    stripes_prob: float = 0.0
+    """Probability that a field carries stripes (calibration ripples): plane waves with
+    wavelengths of 2 to 8 beams."""
+    stripes_rms: list[float] = _field(default_factory=lambda: [0.2, 0.8])
+    """Range of the stripes' rms, in units of the noise rms."""
+    tail_df: float = 0.0
+    """Degrees of freedom of Student-t white noise before the beam (heavier tails than a
+    Gaussian); 0: Gaussian."""
+    real_backgrounds: list[str] = _field(default_factory=list)
+    """Real radio images (FITS) whose source-free noise is cut into fields (sources above 4
+    sigma masked and filled with simulated noise); a field that takes one takes that image's
+    beam sampling too. Evaluation fields are refused."""
+    real_prob: float = 0.0
+    """Probability that a field takes its noise from ``real_backgrounds``."""
 
     def validate(self) -> None:
         if self.rms_ujy <= 0:
             raise ConfigError(f"rms_ujy: must be > 0, got {self.rms_ujy}")
+        if self.rms_range_ujy:
+            if len(self.rms_range_ujy) != 2:
+                raise ConfigError(f"rms_range_ujy: need [lo, hi], got {self.rms_range_ujy}")
+            _check_range("rms_range_ujy", self.rms_range_ujy[0], self.rms_range_ujy[1], 1e-6)
+        for key in ("stripes_prob", "real_prob"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(f"{key}: must be within [0, 1], got {getattr(self, key)}")
+        if len(self.stripes_rms) != 2:
+            raise ConfigError(f"stripes_rms: need [lo, hi], got {self.stripes_rms}")
+        _check_range("stripes_rms", self.stripes_rms[0], self.stripes_rms[1])
+        if self.tail_df and self.tail_df <= 2.0:
+            raise ConfigError(f"tail_df: must be 0 (Gaussian) or > 2, got {self.tail_df}")
+        if self.real_prob > 0 and not self.real_backgrounds:
+            raise ConfigError("real_prob: > 0 needs real_backgrounds (a list of FITS images)")
         if self.background_ujy < 0 or self.background_scale_arcsec <= 0:
             raise ConfigError("background_ujy must be >= 0 and background_scale_arcsec > 0")
 
@@ -140,7 +183,8 @@ class ExtendedConfig:
     poisson: bool = False
     families: dict[str, float] = _field(
         default_factory=lambda: {"fr1": 1.0, "fr2": 1.0, "diffuse": 1.0})
-    """Relative frequency of each morphological family (fr1, fr2, diffuse)."""
+    """Relative frequency of each morphological family (fr1, fr2, diffuse, wat, head_tail,
+    double_double)."""
     snr_min: float = 10.0
     snr_max: float = 300.0
     slope: float = 1.8
@@ -154,10 +198,11 @@ class ExtendedConfig:
     def validate(self) -> None:
         if self.n < 0 or self.n_multisland < 0:
             raise ConfigError("n/n_multisland: must be >= 0")
-        unknown = set(self.families) - {"fr1", "fr2", "diffuse"}
+        known = ("fr1", "fr2", "diffuse", "wat", "head_tail", "double_double")
+        unknown = set(self.families) - set(known)
         if unknown:
             raise ConfigError(f"families: unknown family {sorted(unknown)[0]!r} "
-                              "(known: fr1, fr2, diffuse)")
+                              f"(known: {', '.join(known)})")
         if any(w < 0 for w in self.families.values()) or sum(self.families.values()) <= 0:
             raise ConfigError("families: weights must be >= 0 with a positive sum")
         _check_range("snr_min/snr_max", self.snr_min, self.snr_max, minimum=1e-3)

@@ -1,5 +1,5 @@
-"""Source morphologies: compact Gaussians, FR-I and FR-II radio galaxies, diffuse blobs, and
-sidelobe artefacts.
+"""Source morphologies: compact Gaussians, FR-I and FR-II radio galaxies, wide-angle and
+head-tail galaxies, double-double radio galaxies, diffuse blobs, and sidelobe artefacts.
 
 Every real source is a sum of Gaussian components whose intrinsic sizes are convolved with the
 beam analytically (covariances add), so fluxes and peaks stay exact. Amplitudes are given as
@@ -18,7 +18,7 @@ from scipy import ndimage
 from caesar_mrcnn.sim.beam import FWHM_TO_SIGMA, covariance
 from caesar_mrcnn.sim.stamps import ComponentList, Stamp, window
 
-FAMILIES = ("fr1", "fr2", "diffuse")
+FAMILIES = ("fr1", "fr2", "diffuse", "wat", "head_tail", "double_double")
 """Extended families, as named in configurations and ground truth."""
 
 
@@ -53,22 +53,25 @@ def compact(cl: ComponentList, x: float, y: float, peak: float, major_px: float 
 
 
 def fr1(cl: ComponentList, rng: np.random.Generator, x: float, y: float, las: float,
-        pa: float, peak: float, beam_px: float, level: float, connected: bool) -> None:
+        pa: float, peak: float, beam_px: float, level: float, connected: bool,
+        bends: tuple[float, float] | None = None, sides: tuple[int, ...] = (0, 1)) -> None:
     """FR-I radio galaxy: bright core, two-sided jets that widen and fade outwards, end plumes.
 
     ``connected=False`` leaves a gap between the core and each jet (core + two jet islands).
+    ``bends`` (radians at the jet end, one per side; default small random bends) and ``sides``
+    (which jets exist) make the bent-tail variants.
     """
     half = las / 2.0
     cl.add(x, y, peak, 0.2 * beam_px, 0.2 * beam_px, 0.0)
     r_core = _threshold_radius(peak, level, beam_px)
-    for side in (0, 1):
+    for side in sides:
         boost = 1.0 if side == 0 else rng.uniform(0.3, 1.0)  # Doppler-dimmed counter-jet
         start = 0.4 * beam_px if connected else r_core + rng.uniform(1.0, 1.6) * beam_px
         length = max(half, start / 0.6)
         w0 = 0.3 * beam_px
         w1 = max(rng.uniform(0.15, 0.3) * las, 0.6 * beam_px)
         p0 = max(rng.uniform(0.15, 0.5) * peak, 3.0 * level) * boost
-        bend = rng.uniform(-0.6, 0.6)
+        bend = rng.uniform(-0.6, 0.6) if bends is None else bends[side]
         base = pa + 180.0 * side
         pos = np.array([x, y], dtype=float) + _unit(base) * start
         t = start
@@ -145,7 +148,34 @@ def diffuse(cl: ComponentList, rng: np.random.Generator, x: float, y: float, las
                    size, size * rng.uniform(0.5, 1.0), rng.uniform(0.0, 180.0))
 
 
-BUILDERS = {"fr1": fr1, "fr2": fr2, "diffuse": diffuse}
+def wat(cl: ComponentList, rng: np.random.Generator, x: float, y: float, las: float,
+        pa: float, peak: float, beam_px: float, level: float, connected: bool) -> None:
+    """Wide-angle tail: an FR-I whose two jets bend the same way (swept back by the host's
+    motion through the cluster gas), opening angle between about 60 and 150 degrees."""
+    b = rng.uniform(0.5, 1.3)
+    fr1(cl, rng, x, y, las, pa, peak, beam_px, level, connected, bends=(b, -b))
+
+
+def head_tail(cl: ComponentList, rng: np.random.Generator, x: float, y: float, las: float,
+              pa: float, peak: float, beam_px: float, level: float, connected: bool) -> None:
+    """Head-tail galaxy: a bright head (the core) and one tail, both jets swept into it."""
+    fr1(cl, rng, x, y, las * 2.0, pa, peak, beam_px, level, connected,
+        bends=(rng.uniform(-0.8, 0.8), 0.0), sides=(0,))
+
+
+def double_double(cl: ComponentList, rng: np.random.Generator, x: float, y: float, las: float,
+                  pa: float, peak: float, beam_px: float, level: float,
+                  connected: bool) -> None:
+    """Double-double radio galaxy: an inner pair of lobes from a restarted jet inside an outer
+    pair on the same axis (Schoenmakers et al. 2000)."""
+    fr2(cl, rng, x, y, las, pa, peak * rng.uniform(0.3, 0.8), beam_px, level, connected)
+    inner = las * rng.uniform(0.25, 0.5)
+    fr2(cl, rng, x, y, max(inner, 2.0 * beam_px), pa + rng.uniform(-8, 8), peak, beam_px,
+        level, False)
+
+
+BUILDERS = {"fr1": fr1, "fr2": fr2, "diffuse": diffuse, "wat": wat, "head_tail": head_tail,
+            "double_double": double_double}
 
 
 def artefact(rng: np.random.Generator, x: float, y: float, amplitude: float, extent_px: float,

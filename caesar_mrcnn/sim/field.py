@@ -8,7 +8,7 @@ not blank) and its island count; add the stamps into the sky model; add beam-cor
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from caesar_mrcnn.sim import families, population
 from caesar_mrcnn.sim.config import SimConfig
 from caesar_mrcnn.sim.geometry import celestial_wcs, make_header, nan_border_mask, pixel_to_sky
 from caesar_mrcnn.sim.noise import correlated_noise, smooth_background
+from caesar_mrcnn.sim.real_noise import RealNoiseBank
 from caesar_mrcnn.sim.stamps import ComponentList, Stamp, render
 
 ISLAND_STRUCTURE = np.ones((3, 3), dtype=bool)
@@ -203,8 +204,42 @@ def _draw_spurious(cfg: SimConfig, rng: np.random.Generator, shape: tuple[int, i
     return out
 
 
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def realise(cfg: SimConfig, rng: np.random.Generator, backgrounds: RealNoiseBank | None = None
+            ) -> tuple[SimConfig, np.ndarray | None, str]:
+    """The configuration of one field, with its own beam and rms where ranges are configured,
+    and a window of real noise (unit rms) when the field takes one.
+
+    Returns
+    -------
+    cfg : SimConfig
+        Fixed beam and rms for this field.
+    real_noise : numpy.ndarray or None
+    noise_origin : str
+        ``simulated`` or the real image's file name.
+    """
+    pix = cfg.field.pixel_arcsec
+    beam, noise = cfg.beam, cfg.noise
+    real, origin = None, "simulated"
+    if backgrounds is not None and noise.real_prob > 0 and rng.random() < noise.real_prob:
+        real, (bmaj, bmin, bpa), origin = backgrounds.draw(rng, (cfg.field.ny, cfg.field.nx))
+        beam = replace(beam, bmaj_arcsec=bmaj * pix, bmin_arcsec=bmin * pix, bpa_deg=bpa)
+    elif beam.sampling_pix:
+        bmaj = _log_uniform(rng, *beam.sampling_pix)
+        bmin = bmaj / rng.uniform(1.0, beam.max_axis_ratio)
+        beam = replace(beam, bmaj_arcsec=bmaj * pix, bmin_arcsec=bmin * pix,
+                       bpa_deg=float(rng.uniform(0.0, 180.0)))
+    if noise.rms_range_ujy:
+        noise = replace(noise, rms_ujy=_log_uniform(rng, *noise.rms_range_ujy))
+    return replace(cfg, beam=beam, noise=noise), real, origin
+
+
 def simulate_field(cfg: SimConfig, rng: np.random.Generator, *, image_id: str = "field",
-                   keep_model: bool = False) -> SimField:
+                   keep_model: bool = False, backgrounds: RealNoiseBank | None = None
+                   ) -> SimField:
     """Simulate one field and its ground truth.
 
     Parameters
@@ -217,11 +252,14 @@ def simulate_field(cfg: SimConfig, rng: np.random.Generator, *, image_id: str = 
         Used in object names and ``meta["image_id"]``.
     keep_model : bool
         Also return the noiseless sky model.
+    backgrounds : RealNoiseBank, optional
+        Real noise for ``noise.real_prob`` of the fields (loaded once per dataset).
 
     Returns
     -------
     SimField
     """
+    cfg, real_noise, noise_origin = realise(cfg, rng, backgrounds)
     shape = (cfg.field.ny, cfg.field.nx)
     pix = cfg.field.pixel_arcsec
     bmaj_px, bmin_px = cfg.beam.bmaj_arcsec / pix, cfg.beam.bmin_arcsec / pix
@@ -246,7 +284,13 @@ def simulate_field(cfg: SimConfig, rng: np.random.Generator, *, image_id: str = 
             obj.mask, obj.nislands = _footprint(obj.stamp, level, valid)
     objects = [o for o in objects if o.nislands > 0]
 
-    image = correlated_noise(shape, beam_cov, rms, rng)
+    if real_noise is not None:
+        image = real_noise * np.float32(rms)
+    else:
+        image = correlated_noise(shape, beam_cov, rms, rng, tail_df=cfg.noise.tail_df)
+    if cfg.noise.stripes_prob > 0 and rng.random() < cfg.noise.stripes_prob:
+        amp = rng.uniform(*cfg.noise.stripes_rms) * rms
+        image += smooth_background(shape, amp, 2.0 * bmaj_px, rng, n_modes=int(rng.integers(1, 4)))
     bkg = 0.0
     if cfg.noise.background_ujy > 0:
         background = smooth_background(shape, cfg.noise.background_ujy * 1e-6,
@@ -279,7 +323,7 @@ def simulate_field(cfg: SimConfig, rng: np.random.Generator, *, image_id: str = 
         "bmaj": cfg.beam.bmaj_arcsec, "bmin": cfg.beam.bmin_arcsec, "bpa": cfg.beam.bpa_deg,
         "dx": pix, "dy": pix, "nx": shape[1], "ny": shape[0], "freq_hz": cfg.field.freq_hz,
         "ra_deg": cfg.field.ra_deg, "dec_deg": cfg.field.dec_deg,
-        "mask_threshold_sigma": cfg.mask_threshold_sigma,
+        "mask_threshold_sigma": cfg.mask_threshold_sigma, "noise_origin": noise_origin,
     }
     if not keep_model:
         return SimField(image, header, annotations, meta, valid=valid)

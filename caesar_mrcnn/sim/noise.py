@@ -16,7 +16,8 @@ from caesar_mrcnn.sim.beam import rfft_weights, transfer_function
 
 
 def correlated_noise(shape: tuple[int, int], beam_cov: np.ndarray, rms: float,
-                     rng: np.random.Generator, *, workers: int = -1) -> np.ndarray:
+                     rng: np.random.Generator, *, workers: int = -1,
+                     tail_df: float = 0.0) -> np.ndarray:
     """Gaussian noise correlated by the beam, with expected rms ``rms``.
 
     Parameters
@@ -31,13 +32,20 @@ def correlated_noise(shape: tuple[int, int], beam_cov: np.ndarray, rms: float,
         Source of randomness.
     workers : int
         Threads of the FFT (-1: all cores).
+    tail_df : float
+        Degrees of freedom (> 2) of Student-t white noise, scaled to unit variance, for tails
+        heavier than a Gaussian's; 0: Gaussian.
 
     Returns
     -------
     numpy.ndarray of float32, shape ``shape``
     """
     ny, nx = shape
-    white = rng.standard_normal((ny, nx), dtype=np.float32)
+    if tail_df:
+        white = (rng.standard_t(tail_df, (ny, nx)) * np.sqrt((tail_df - 2.0) / tail_df)
+                 ).astype(np.float32)
+    else:
+        white = rng.standard_normal((ny, nx), dtype=np.float32)
     spec = scipy.fft.rfft2(white, workers=workers)
     h = transfer_function(shape, beam_cov)
     # Expected variance of the filtered unit noise = mean of |H|^2 over the full spectrum.

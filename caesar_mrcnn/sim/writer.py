@@ -32,6 +32,7 @@ from caesar_mrcnn.errors import ConfigError, OutputError
 from caesar_mrcnn.io.atomic import atomic_path, make_output_folder
 from caesar_mrcnn.sim.config import SimConfig
 from caesar_mrcnn.sim.field import SimField, simulate_field
+from caesar_mrcnn.sim.real_noise import RealNoiseBank
 
 
 @dataclass
@@ -191,6 +192,8 @@ def simulate_dataset(cfg: SimConfig, out_dir: str | Path, *, n_images: int | Non
         images.mkdir()
         samples = []
         rngs = image_rngs(cfg.seed, n)
+        backgrounds = (RealNoiseBank(cfg.noise.real_backgrounds)
+                       if cfg.noise.real_prob > 0 else None)
         iterator = range(n)
         if progress:
             from tqdm import tqdm
@@ -198,7 +201,7 @@ def simulate_dataset(cfg: SimConfig, out_dir: str | Path, *, n_images: int | Non
             iterator = tqdm(iterator, desc="simulate", unit="image")
         for i in iterator:
             image_id = f"{cfg.name_prefix}_{i:05d}"
-            sim = simulate_field(cfg, rngs[i], image_id=image_id)
+            sim = simulate_field(cfg, rngs[i], image_id=image_id, backgrounds=backgrounds)
             path = images / f"{image_id}.fits"
             write_field_fits(sim, path)
             sample = sim.to_sample(path)

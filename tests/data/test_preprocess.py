@@ -87,7 +87,7 @@ def test_histeq_ignores_blank_pixels(radio_like):
     assert np.isnan(out[~valid]).all()
 
 
-@pytest.mark.parametrize("name, channels", [("default.yaml", 1), ("caesar3ch.yaml", 3)])
+@pytest.mark.parametrize("name, channels", [("zscale.yaml", 1), ("caesar3ch.yaml", 3)])
 def test_shipped_configs(radio_like, name, channels):
     prep = Preprocessor.from_yaml(CONFIGS / name)
     assert prep.num_channels == channels
@@ -113,9 +113,9 @@ def test_caesar3ch_channels_are_the_documented_steps(radio_like):
 
 def test_yaml_order_is_respected(radio_like, tmp_path):
     a = tmp_path / "a.yaml"
-    a.write_text("steps:\n  - {name: sigma_clip, low: 1.0, high: 1.0}\n  - {name: minmax}\n")
+    a.write_text("kind: steps\nsteps:\n  - {name: sigma_clip, low: 1.0, high: 1.0}\n  - {name: minmax}\n")
     b = tmp_path / "b.yaml"
-    b.write_text("steps:\n  - {name: minmax}\n  - {name: sigma_clip, low: 1.0, high: 1.0}\n")
+    b.write_text("kind: steps\nsteps:\n  - {name: minmax}\n  - {name: sigma_clip, low: 1.0, high: 1.0}\n")
     out_a = Preprocessor.from_yaml(a)(radio_like)[..., 0]
     out_b = Preprocessor.from_yaml(b)(radio_like)[..., 0]
     valid = np.isfinite(radio_like)

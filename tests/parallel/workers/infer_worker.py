@@ -25,7 +25,8 @@ def main(argv: list[str]) -> int:
 
     ctx = distributed.init()
     sample = load_truth(sim_dir)[0]
-    cfg = InferConfig(tile=tile, overlap=overlap, batch_size=2, bkg_box=32)
+    cfg = InferConfig(tile=tile, overlap=overlap, batch_size=2, bkg_box=32, min_snr=0.0,
+                      dedup_overlap=1.0)
     result = infer_image(
         sample.image_path,
         predictor=TruthPredictor(sample.annotations, tile),
