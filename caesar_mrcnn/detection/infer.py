@@ -39,6 +39,8 @@ import numpy as np
 
 from caesar_mrcnn import __version__
 from caesar_mrcnn.data.dataset import Annotation
+from caesar_mrcnn.data.resample import native_beam_pix
+from caesar_mrcnn.detection.dedup import deduplicate
 from caesar_mrcnn.detection.detector import (
     Detector,
     Predictor,
@@ -47,8 +49,11 @@ from caesar_mrcnn.detection.detector import (
     load_detector,
 )
 from caesar_mrcnn.detection.merge import merge_detections
+from caesar_mrcnn.detection.tile_input import TileInput
 from caesar_mrcnn.detection.tiling import Tile, detections_from_output, tile_grid
 from caesar_mrcnn.errors import AllNaNError, ConfigError, OutputError
+from caesar_mrcnn.measure.background import background_grid
+from ssl_backbones.radio_input import resample_factor
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +79,15 @@ class InferConfig:
         Mask IoU, inside the window shared by two tiles, above which two detections are the
         same source.
     bkg_box : int
-        Cell side (pixels) of the background/rms grid.
+        Cell side (native pixels) of the background and rms maps, computed once per image: the
+        network's input is the image in units of these maps, and the measurements use them.
+    min_snr : float
+        Minimum peak SNR (peak over local rms) of a catalogue entry, like a classical finder's
+        seed threshold; recorded in the catalogue header (``MINSNR``). 0 keeps everything.
+    dedup_overlap : float
+        After the merge, of two objects whose masks share this fraction of the smaller one's
+        pixels only the larger (then the higher-scoring) stays, whatever their classes: one
+        entry per source. 1 turns it off.
     name_prefix : str
         Catalogue acronym before the IAU names (empty: names start with ``J``).
     fit_compact : bool
@@ -89,6 +102,8 @@ class InferConfig:
     mask_thr: float = 0.5
     match_iou: float = 0.3
     bkg_box: int = 64
+    min_snr: float = 5.0
+    dedup_overlap: float = 0.5
     name_prefix: str = ""
     fit_compact: bool = True
 
@@ -102,7 +117,9 @@ class InferConfig:
                               f"({self.tile or 256} pixels); lower --overlap or raise --tile")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size: {self.batch_size} must be at least 1")
-        for key in ("score_thr", "mask_thr", "match_iou"):
+        if self.min_snr < 0:
+            raise ConfigError(f"min_snr: {self.min_snr} must be >= 0 (0 keeps every entry)")
+        for key in ("score_thr", "mask_thr", "match_iou", "dedup_overlap"):
             value = getattr(self, key)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{key}: {value} must be between 0 and 1")
@@ -139,26 +156,36 @@ class InferResult:
 
 
 def _run_batch(predict: Predictor, tiles: list[Tile], pixels: list[np.ndarray],
-               preprocess: Preprocess, size: int, shape: tuple[int, int],
+               tile_input: TileInput, size: int, shape: tuple[int, int],
                cfg: InferConfig) -> list[Annotation]:
-    first = np.asarray(preprocess(pixels[0]), np.float32)
-    channels = first.shape[2] if first.ndim == 3 else 1
-    batch = np.zeros((len(tiles), size, size, channels), dtype=np.float32)
-    for i, data in enumerate(pixels):
-        img = first if i == 0 else np.asarray(preprocess(data), np.float32)
-        batch[i, :data.shape[0], :data.shape[1]] = img.reshape(data.shape + (channels,))
+    inputs = [tile_input.channels(t, data) for t, data in zip(tiles, pixels)]
+    batch = np.zeros((len(tiles), size, size, inputs[0].shape[2]), dtype=np.float32)
+    for i, img in enumerate(inputs):
+        h, w = min(img.shape[0], size), min(img.shape[1], size)
+        batch[i, :h, :w] = img[:h, :w]
     windows = np.array([t.window for t in tiles], dtype=np.int64)
     out = predict(batch, windows)
     dets = []
     for i, (t, data) in enumerate(zip(tiles, pixels)):
-        dets += detections_from_output(out, i, t, shape, np.isfinite(data), cfg.score_thr,
+        # one tile's output, its masks brought back to the native pixels
+        keep = np.asarray(out["scores"][i]) >= cfg.score_thr
+        tile_out = {k: np.asarray(v[i])[keep][None] for k, v in out.items() if k != "masks"}
+        tile_out["masks"] = tile_input.native_masks(np.asarray(out["masks"][i])[keep], t)[None]
+        dets += detections_from_output(tile_out, 0, t, shape, np.isfinite(data), cfg.score_thr,
                                        cfg.mask_thr)
     return dets
 
 
 def detect_tiles(image: Any, shape: tuple[int, int], tiles: Sequence[Tile], predict: Predictor,
-                 preprocess: Preprocess, cfg: InferConfig) -> tuple[list[Annotation], int]:
+                 tile_input: TileInput | Preprocess, cfg: InferConfig
+                 ) -> tuple[list[Annotation], int]:
     """Run the predictor over ``tiles`` in batches, reading each tile when its batch runs.
+
+    Parameters
+    ----------
+    tile_input : TileInput or callable
+        How native tile pixels become network input (a plain preprocessing callable runs at
+        the native sampling without noise maps).
 
     Returns
     -------
@@ -169,6 +196,9 @@ def detect_tiles(image: Any, shape: tuple[int, int], tiles: Sequence[Tile], pred
     """
     from caesar_mrcnn.io.windows import read_window
 
+    if not isinstance(tile_input, TileInput):
+        tile_input = TileInput(tile_input)
+    size = max([cfg.tile] + [max(tile_input.network_shape(t)) for t in tiles[:1]])
     dets: list[Annotation] = []
     pending: list[Tile] = []
     pixels: list[np.ndarray] = []
@@ -181,10 +211,10 @@ def detect_tiles(image: Any, shape: tuple[int, int], tiles: Sequence[Tile], pred
         pending.append(t)
         pixels.append(data)
         if len(pending) == cfg.batch_size:
-            dets += _run_batch(predict, pending, pixels, preprocess, cfg.tile, shape, cfg)
+            dets += _run_batch(predict, pending, pixels, tile_input, size, shape, cfg)
             pending, pixels = [], []
     if pending:
-        dets += _run_batch(predict, pending, pixels, preprocess, cfg.tile, shape, cfg)
+        dets += _run_batch(predict, pending, pixels, tile_input, size, shape, cfg)
     return dets, used
 
 
@@ -195,8 +225,8 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 """File name extensions ``--plot`` accepts (the format follows the extension)."""
 
 
-def _check_outputs(paths: dict[str, str | os.PathLike | None],
-                   inputs: Sequence[str | os.PathLike | None] = ()) -> None:
+def check_outputs(paths: dict[str, str | os.PathLike | None],
+                  inputs: Sequence[str | os.PathLike | None] = ()) -> None:
     """Fail before any work when an output cannot be written.
 
     Checks the folder, the catalogue extension, that no output is a folder or overwrites an
@@ -283,7 +313,7 @@ def infer_image(image_path: str | os.PathLike, *, weights: str | os.PathLike | N
     cfg = config or InferConfig()
     cfg.validate()
     outputs = {"regions": regions, "catalog": catalog, "json": json_path, "plot": plot}
-    _check_outputs(outputs, inputs=(image_path, weights, detector.path if detector else None))
+    check_outputs(outputs, inputs=(image_path, weights, detector.path if detector else None))
     from caesar_mrcnn.io.fits import open_image
 
     run_meta: dict[str, Any] = {}
@@ -307,9 +337,18 @@ def infer_image(image_path: str | os.PathLike, *, weights: str | os.PathLike | N
         cfg.validate()
         preprocess = preprocess or finite_to_channels
         shape = image.shape
-        tiles = tile_grid(shape, cfg.tile, cfg.overlap)
+        background = background_grid(image, shape, box=cfg.bkg_box)
+        if not np.isfinite(background.rms).any():
+            raise AllNaNError(f"{image_path}: every pixel is NaN or infinite; nothing to "
+                              "analyse")
+        tile_input = _tile_input(image, image_path, preprocess, background)
+        run_meta["ZOOM"] = round(tile_input.zoom, 4)
+        # tiles cover the native image; at the network's sampling each is cfg.tile pixels
+        native_tile = max(16, int(round(cfg.tile / tile_input.zoom)))
+        native_overlap = min(int(round(cfg.overlap / tile_input.zoom)), native_tile - 1)
+        tiles = tile_grid(shape, native_tile, native_overlap)
         mine = tiles[ctx.shard(len(tiles))] if ctx is not None else tiles
-        dets, used = detect_tiles(image, shape, mine, predictor, preprocess, cfg)
+        dets, used = detect_tiles(image, shape, mine, predictor, tile_input, cfg)
         if ctx is not None and ctx.size > 1:
             gathered = ctx.allgather_object((dets, used))
             dets = [d for part, _ in gathered for d in part]
@@ -321,9 +360,10 @@ def infer_image(image_path: str | os.PathLike, *, weights: str | os.PathLike | N
             return None
         log.info("%s: %d tiles, %d detections before merging", image_path, used, len(dets))
         objects = merge_detections(dets, tiles, cfg.match_iou)
+        objects = deduplicate(objects, cfg.dedup_overlap)
         run_meta.update(_run_metadata(image, image_path, cfg))
         run_meta.update(metadata or {})
-        table = _measure(objects, image, shape, cfg, run_meta)
+        objects, table = _measure(objects, image, shape, cfg, run_meta, background)
         written = _write_outputs(outputs, objects, table, image, shape, run_meta)
     log.info("%s: %d sources", image_path, len(objects))
     return InferResult(objects, table, used, written)
@@ -340,20 +380,44 @@ def _run_metadata(image: Any, image_path: str | os.PathLike, cfg: InferConfig) -
             "SOFTWARE": "caesar-mrcnn", "VERSION": __version__}
 
 
+def _tile_input(image: Any, image_path: str | os.PathLike, preprocess: Preprocess,
+                background: Any) -> TileInput:
+    """The tile input of a run: the image's noise maps, and the zoom to the detector's beam
+    sampling (1 without a noise-aware detector, or without a beam, with a warning)."""
+    config = getattr(preprocess, "config", None)
+    target = float(getattr(config, "beam_pix", 0.0)) if getattr(config, "kind", "") == "snr" \
+        else 0.0
+    zoom = 1.0
+    if target:
+        native = native_beam_pix(image)
+        if native is None:
+            log.warning("%s: no restoring beam in the header; detecting at the native sampling "
+                        "(pass --beam BMAJ[,BMIN,BPA] in arcsec for the detector's %.3g pixels "
+                        "per beam)", image_path, target)
+        zoom = resample_factor(native, target)
+    return TileInput(preprocess, zoom, background)
+
+
 def _measure(objects: list[Annotation], image: Any, shape: tuple[int, int], cfg: InferConfig,
-             meta: dict) -> Any:
-    from caesar_mrcnn.measure.background import background_grid
+             meta: dict, background: Any) -> tuple[list[Annotation], Any]:
+    """Source parameters of ``objects``; entries below ``cfg.min_snr`` are dropped."""
     from caesar_mrcnn.measure.sources import measure_sources
 
-    background = background_grid(image, shape, box=cfg.bkg_box) if objects else None
     table = measure_sources(objects, image, shape, wcs=image.wcs,
                             beam_area_pix=image.beam_area_pix, background=background,
                             name_prefix=cfg.name_prefix, fit_compact=cfg.fit_compact,
                             meta=meta)
+    table.meta["MINSNR"] = cfg.min_snr
+    if cfg.min_snr > 0 and len(table):
+        keep = np.asarray(table["snr"], dtype=np.float64) >= cfg.min_snr
+        log.info("%d of %d entries below min_snr=%g dropped", int((~keep).sum()), len(keep),
+                 cfg.min_snr)
+        objects = [o for o, k in zip(objects, keep) if k]
+        table = table[keep]
     for ann, name in zip(objects, table["name"]):
         ann.attrs["name"] = str(name)
     table.meta["NSOURCES"] = len(table)
-    return table
+    return objects, table
 
 
 def _write_outputs(outputs: dict, objects: list[Annotation], table: Any, image: Any,

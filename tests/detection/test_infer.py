@@ -55,7 +55,9 @@ def _truth_in_image(sim):
 
 def test_perfect_detector_recovers_every_object(field, tmp_path):
     sim, path = field
-    cfg = InferConfig(tile=TILE, overlap=OVERLAP, batch_size=3, bkg_box=32)
+    # every true object, also those under 5 sigma and artefacts sharing pixels with their hosts
+    cfg = InferConfig(tile=TILE, overlap=OVERLAP, batch_size=3, bkg_box=32, min_snr=0.0,
+                      dedup_overlap=1.0)
     result = infer_image(path, predictor=TruthPredictor(sim.annotations, TILE), config=cfg,
                          regions=tmp_path / "out.reg", catalog=tmp_path / "out.fits",
                          json_path=tmp_path / "out.json", plot=tmp_path / "out.png")
@@ -166,7 +168,7 @@ def tiny_detector(tmp_path_factory):
     from caesar_mrcnn.modeling.config import ModelConfig
     from caesar_mrcnn.modeling.maskrcnn import MaskRCNN
 
-    cfg = ModelConfig(image_size=TILE, fpn_channels=16, rpn_head_channels=16,
+    cfg = ModelConfig(image_size=TILE, in_channels=3, fpn_channels=16, rpn_head_channels=16,
                       box_head_dims=(32, 32), mask_head_convs=1, mask_head_channels=16,
                       mask_roi_size=7, mask_size=14, detections_per_image=10,
                       rpn_pre_nms_topk_infer=64, rpn_post_nms_topk_infer=32,
