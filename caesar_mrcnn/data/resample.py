@@ -55,10 +55,13 @@ def resize(data: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         out = out[..., None]
     if valid.all():
         return out
+    # normalised interpolation: blank neighbours carry no weight, so edges keep their values
+    weight = cv2.resize(valid.astype(np.float32), (nx, ny), interpolation=interp)
     blank = cv2.resize((~valid).astype(np.uint8), (nx, ny), interpolation=cv2.INTER_NEAREST)
-    if blank.ndim < out.ndim:
-        blank = blank[..., None] if blank.ndim == 2 else blank
-    out[blank.astype(bool).reshape(out.shape)] = np.nan
+    weight = weight.reshape(out.shape)
+    blank = blank.astype(bool).reshape(out.shape) | (weight <= 1e-6)
+    out = np.divide(out, weight, out=np.zeros_like(out), where=~blank)
+    out[blank] = np.nan
     return out
 
 

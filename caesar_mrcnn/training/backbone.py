@@ -56,18 +56,32 @@ def resolve_backbone_spec(name: str) -> tuple[dict[str, np.ndarray] | None, dict
     return weights, meta
 
 
-def model_config_for(model: ModelConfig, meta: dict[str, Any], channels: int) -> ModelConfig:
+def model_config_for(model: ModelConfig, meta: dict[str, Any], channels: int,
+                     input_name: str | None = None) -> ModelConfig:
     """The model configuration that fits a backbone and a preprocessing.
 
     The architecture follows the backbone; the number of input channels follows the
-    preprocessing. A pretrained backbone must have seen the same number of channels and stem.
+    preprocessing. A pretrained backbone must have seen the same number of channels and stem,
+    and the same input (``input_name``, e.g. ``snr3-v1``): a backbone pretrained on other
+    views has learned the statistics of other images, and its frozen batch-norm statistics
+    would be wrong.
 
     Raises
     ------
     WeightsError
-        The pretrained backbone was made for other channels or another stem.
+        The pretrained backbone was made for other channels, another stem or another input.
     """
     name = meta.get("name", "?")
+    pretrained_on = meta.get("input_name")
+    if input_name is not None and meta.get("name") not in RANDOM_INIT:
+        if pretrained_on is None:
+            log.warning("backbone %s records no input definition: it was pretrained on other "
+                        "views than the detector's %s input", name, input_name)
+        elif pretrained_on != input_name:
+            raise WeightsError(
+                f"--backbone {name}: pretrained on {pretrained_on!r} views but the detector's "
+                f"preprocessing makes {input_name!r}; pretrain a backbone on the same input or "
+                "set preprocess.kind to match")
     arch = str(meta["arch"])
     if arch not in RANDOM_INIT:
         raise WeightsError(f"--backbone {name}: architecture {arch!r} is not one of "

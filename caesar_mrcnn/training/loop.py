@@ -129,6 +129,13 @@ def make_train_step(model, optimizer, variables: list, ctx, jit_compile: bool, c
     return step
 
 
+def _provenance(cfg: TrainConfig) -> dict[str, Any]:
+    """The provenance record of a training run (its data: ``data.train``)."""
+    from ssl_backbones.provenance import collect
+
+    return collect(data=[cfg.data.train] if cfg.data.train else [])
+
+
 class _Run:
     """State of one training call (kept together so the loop reads simply)."""
 
@@ -141,6 +148,8 @@ class _Run:
         self.predict_fn = None
         self.val_losses_fn = None
         self.counter = None
+        # Where this run's weights come from: stored in every checkpoint and the detector file.
+        self.provenance = _provenance(cfg) if ctx.is_root else None
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -213,6 +222,7 @@ class _Run:
                     log.info("--resume: no checkpoint in %s; starting a new run", self.ckpt_dir)
                 return 0
             info = restore_checkpoint(latest, self.model.variables, self.optimizer.variables)
+            self.provenance["resumed_from"] = info.get("meta", {}).get("provenance")
             old_world = info.get("meta", {}).get("world_size", ctx.size)
             if old_world != ctx.size:
                 log.warning("resuming a %d-rank run on %d ranks: the data order changes",
@@ -234,7 +244,8 @@ class _Run:
         if not self.ctx.is_root or any(s == step for s, _ in list_checkpoints(self.ckpt_dir)):
             return
         save_checkpoint(self.ckpt_dir, step, self.model.variables, self.optimizer.variables,
-                        {"world_size": self.ctx.size, "config": to_dict(self.cfg)},
+                        {"world_size": self.ctx.size, "config": to_dict(self.cfg),
+                         "provenance": self.provenance},
                         keep=self.cfg.keep_checkpoints)
 
     def predict(self, images):
@@ -357,7 +368,8 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at: int | None = None) ->
     preprocessor = Preprocessor(cfg.preprocess)
     weights, backbone_meta = resolve_backbone_spec(cfg.backbone.name)
     cfg = dataclasses.replace(
-        cfg, model=model_config_for(cfg.model, backbone_meta, preprocessor.num_channels))
+        cfg, model=model_config_for(cfg.model, backbone_meta, preprocessor.num_channels,
+                                    preprocessor.config.input_name))
     run = _Run(cfg, ctx, resume)
     run.check_out()
     run.prepare_data(preprocessor)
@@ -448,7 +460,7 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at: int | None = None) ->
             result.detector = save_detector(run.model, cfg, run.out / DETECTOR_FILE,
                                             backbone={"name": cfg.backbone.name,
                                                       **run.backbone_meta},
-                                            extra=extra)
+                                            extra=extra, provenance=run.provenance)
             log.info("detector written to %s", result.detector)
         run.write_metrics(result)
     ctx.barrier()
@@ -459,10 +471,12 @@ def train_command(config: str | Path | None, overrides: Sequence[str] = (),
                   data: str | None = None, val_data: str | None = None,
                   backbone: str | None = None, out: str | None = None,
                   epochs: int | None = None, steps: int | None = None,
-                  batch_size: int | None = None, resume: bool = False) -> TrainResult:
+                  batch_size: int | None = None, resume: bool = False,
+                  stop_at: int | None = None) -> TrainResult:
     """The ``caesar-mrcnn train`` command: options become overrides of the configuration.
 
-    Explicit options win over ``--set`` overrides, which win over the YAML file.
+    Explicit options win over ``--set`` overrides, which win over the YAML file. ``stop_at``
+    is :func:`train`'s.
     """
     extra = list(overrides)
     for key, value in (("data.train", data), ("data.val", val_data),
@@ -476,4 +490,6 @@ def train_command(config: str | Path | None, overrides: Sequence[str] = (),
         extra.append(f"steps={steps}")
     elif epochs is not None:
         extra.append("steps=0")
-    return train(load_train_config(config, extra), resume=resume)
+    if stop_at is not None and stop_at < 1:
+        raise ConfigError(f"--stop-at {stop_at}: must be >= 1")
+    return train(load_train_config(config, extra), resume=resume, stop_at=stop_at)

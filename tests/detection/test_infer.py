@@ -4,6 +4,7 @@ from a simulated field's ground truth, then through the CLI with a real (untrain
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -99,6 +100,21 @@ def test_split_over_ranks_merges_to_the_same_objects(field):
     two = merge_detections(b + a, tiles)
     assert [(o.bbox, o.category, o.mask.tobytes()) for o in one] == \
         [(o.bbox, o.category, o.mask.tobytes()) for o in two]
+
+
+def test_min_snr_keeps_only_significant_entries(field, tmp_path):
+    sim, path = field
+    cfg = InferConfig(tile=TILE, overlap=OVERLAP, bkg_box=32, min_snr=0.0, dedup_overlap=1.0)
+    every = infer_image(path, predictor=TruthPredictor(sim.annotations, TILE), config=cfg,
+                        catalog=tmp_path / "all.fits")
+    cut = dataclasses.replace(cfg, min_snr=8.0)
+    kept = infer_image(path, predictor=TruthPredictor(sim.annotations, TILE), config=cut,
+                       catalog=tmp_path / "cut.fits")
+    snr = np.asarray(every.table["snr"])
+    assert 0 < len(kept.table) == int((snr >= 8.0).sum()) < len(every.table)
+    assert (np.asarray(kept.table["snr"]) >= 8.0).all()
+    assert len(kept.objects) == len(kept.table)
+    assert Table.read(tmp_path / "cut.fits").meta["MINSNR"] == 8.0
 
 
 def test_no_detections_give_valid_empty_outputs(field, tmp_path):
