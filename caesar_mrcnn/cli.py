@@ -281,16 +281,25 @@ def _run_evaluate(args) -> int:
 
 def _add_compare(sub) -> None:
     p = sub.add_parser("compare", help="caesar-mrcnn side by side with Aegean and PyBDSF on "
-                                       "simulated fields",
-                       description="Run Aegean (BANE + aegean), PyBDSF and, given weights, "
-                                   "caesar-mrcnn on labelled fields; match every catalogue to "
-                                   "the truth by the same rules; write a side-by-side table "
-                                   "(ECSV, CSV, Markdown) and a plot.")
+                                       "simulated fields or real images",
+                       description="Run Aegean (BANE + aegean), PyBDSF and caesar-mrcnn on "
+                                   "labelled fields (--data; caesar-mrcnn given --weights) or on "
+                                   "real images (IMAGE... --reference CATALOG; shipped detector "
+                                   "unless --weights); score every catalogue by the same rules; "
+                                   "write a side-by-side table (ECSV, CSV, Markdown) and a plot.")
     _add_common_config(p)
-    p.add_argument("--data", required=True, metavar="PATH",
+    p.add_argument("images", nargs="*", metavar="IMAGE",
+                   help="real FITS images to cross-match with --reference")
+    p.add_argument("--data", default=None, metavar="PATH",
                    help="simulated-field folder, COCO JSON or caesar JSON list")
+    p.add_argument("--reference", default=None, metavar="CATALOG",
+                   help="reference catalogue of the IMAGEs (FITS, VOTable or CSV with RA/Dec "
+                        "columns, optional major axis FWHM)")
+    p.add_argument("--beam", default=None, metavar="BMAJ[,BMIN,BPA]",
+                   help="beam (arcsec, deg) of IMAGEs whose header has none")
     p.add_argument("--weights", default=None, metavar="FILE",
-                   help="trained caesar-mrcnn weights (without: classical finders only)")
+                   help="trained caesar-mrcnn weights (with --data, without: classical finders "
+                        "only; with --reference, default: the shipped detector)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     p.add_argument("--finders", default="caesar-mrcnn,aegean,pybdsf", metavar="A,B",
                    help="finders to run (default caesar-mrcnn,aegean,pybdsf)")
@@ -303,12 +312,24 @@ def _add_compare(sub) -> None:
 
 
 def _run_compare(args) -> int:
+    command = "caesar-mrcnn " + " ".join(sys.argv[1:])
+    if (args.reference is None) == (args.data is None) or (args.reference and not args.images):
+        raise ConfigError("compare: give either --data PATH (simulated fields) or "
+                          "IMAGE... --reference CATALOG (real images)")
+    if args.reference is not None:
+        from caesar_mrcnn.evaluation.compare_real import compare_reference
+
+        compare_reference(args.images, args.reference, args.out, args.finders.split(","),
+                          weights=args.weights, beam=args.beam, cores=args.cores,
+                          config=args.config, overrides=args.overrides, command=command)
+        return 0
+    if args.images or args.beam:
+        raise ConfigError("compare --data: IMAGE arguments and --beam go with --reference")
     from caesar_mrcnn.evaluation.compare import compare
 
     compare(args.data, args.out, weights=args.weights, finders=args.finders.split(","),
             snr_bins=args.snr_bins, radius_beams=args.radius_beams, cores=args.cores,
-            config=args.config, overrides=args.overrides,
-            command="caesar-mrcnn " + " ".join(sys.argv[1:]))
+            config=args.config, overrides=args.overrides, command=command)
     return 0
 
 

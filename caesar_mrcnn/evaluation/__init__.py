@@ -13,5 +13,15 @@ report
 catalog_match
     Matching source catalogues (positions, ellipses) to ground truth, for every finder alike.
 finders
-    Running the classical source finders Aegean and PyBDSF.
+    Running the source finders (caesar-mrcnn, Aegean, PyBDSF); catalogues in one form.
+aegean_compat
+    Script that runs aegean with the NumPy alias AegeanTools 2.3.5 still needs.
+compare
+    Every finder on simulated fields, scored against their ground truth.
+reference
+    Reference catalogues of real images; the cross-match and central-galaxy rules.
+compare_real
+    Every finder on real images, scored against a reference catalogue or known galaxies.
+compare_report
+    Markdown, CSV/ECSV tables and plots of both comparisons.
 """

@@ -29,6 +29,9 @@ from caesar_mrcnn.evaluation.scoring import positions
 COMPACT_CLASSES = ("compact",)
 """Truth classes matched by position."""
 
+REAL_CLASSES: tuple[str, ...] = ("compact", "extended", "extended-multisland")
+"""Truth classes that are real sources (completeness is computed over these)."""
+
 
 def truth_pixel_positions(truth: Sequence[Annotation], wcs: WCS | None
                           ) -> tuple[np.ndarray, np.ndarray]:

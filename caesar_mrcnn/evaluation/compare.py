@@ -2,13 +2,14 @@
 
 Every finder runs on the same FITS images; every finder's catalogue is matched to the same
 ground truth by the same rules (:mod:`caesar_mrcnn.evaluation.catalog_match`), and scored with
-the same metrics:
+the same metrics (this module runs and scores; :mod:`compare_report` writes the tables):
 
 - completeness per true class and true-SNR bin, over the *real* truth sources (classes compact,
   extended, extended-multisland); spurious and flagged truth objects are not sources to find;
-- reliability per measured-SNR bin: matched catalogue entries / entries. caesar-mrcnn entries
-  it classifies as spurious or flagged are left out of its catalogue (it does not claim them as
-  sources); an entry of any finder on a spurious artefact counts as a false source;
+- reliability per measured-SNR bin: matched catalogue entries / entries; an entry of any
+  finder on a spurious artefact counts as a false source. caesar-mrcnn is reported twice from
+  one run: with every entry (the footing of Aegean and PyBDSF, which class nothing as an
+  artefact) and with its ``spurious``-class entries left out (what it claims as sources);
 - median flux ratio (integrated flux / true flux) and median position error (arcsec) of matched
   sources per true-SNR bin; total wall time per finder.
 
@@ -33,15 +34,16 @@ from caesar_mrcnn.data.dataset import Sample
 from caesar_mrcnn.errors import ConfigError, DatasetError
 from caesar_mrcnn.evaluation import finders as classical
 from caesar_mrcnn.evaluation import metrics
-from caesar_mrcnn.evaluation.catalog_match import match_catalog, truth_pixel_positions
+from caesar_mrcnn.evaluation.catalog_match import (
+    REAL_CLASSES,
+    match_catalog,
+    truth_pixel_positions,
+)
+from caesar_mrcnn.evaluation.finders import FINDERS, finder_rows, row_names
 
 log = logging.getLogger(__name__)
 
-FINDERS: tuple[str, ...] = ("caesar-mrcnn", "aegean", "pybdsf")
-"""Finders known to the comparison, in table order."""
-
-REAL_CLASSES: tuple[str, ...] = ("compact", "extended", "extended-multisland")
-"""Truth classes that are real sources (completeness is computed over these)."""
+__all__ = ["FINDERS", "REAL_CLASSES", "FinderScore", "compare", "compare_samples"]
 
 
 @dataclass
@@ -72,22 +74,6 @@ class FinderScore:
         if name == "truth_class":
             return np.array([c for p in parts for c in p], dtype=object)
         return np.concatenate(parts) if parts else np.zeros(0)
-
-
-def _caesar_catalog(image: Path, detector, config, predictor=None) -> Table:
-    """caesar-mrcnn's catalogue of one image in the common form (real-source classes only)."""
-    from caesar_mrcnn.detection import infer
-    from caesar_mrcnn.evaluation.evaluate import _column
-
-    result = infer.infer_image(image, detector=detector, predictor=predictor, config=config)
-    cat = result.table
-    out = classical._table(ra=_column(cat, "ra"), dec=_column(cat, "dec"),
-                           flux_jy=_column(cat, "int_flux", "flux"),
-                           peak_jyb=_column(cat, "peak_flux", "peak"), snr=_column(cat, "snr"),
-                           maj_arcsec=_column(cat, "maj_fwhm"), min_arcsec=_column(cat, "min_fwhm"),
-                           pa_deg=_column(cat, "pa"),
-                           **{"class": np.asarray(cat["class"], dtype=str)})
-    return out[np.isin(out["class"], REAL_CLASSES)]
 
 
 def _image_geometry(sample: Sample):
@@ -225,7 +211,8 @@ def compare_samples(samples: Sequence[Sample], finders: Sequence[str] = FINDERS,
     Returns
     -------
     summary : astropy.table.Table
-        One row per finder (status, wall time, overall completeness / reliability, medians).
+        One row per finder row (caesar-mrcnn: all entries, and spurious left out): status,
+        wall time, overall completeness / reliability, medians.
     bins : astropy.table.Table
         Long format: finder x class x SNR bin.
     """
@@ -233,41 +220,49 @@ def compare_samples(samples: Sequence[Sample], finders: Sequence[str] = FINDERS,
     if unknown:
         raise ConfigError(f"--finders: unknown finder(s) {', '.join(unknown)}; "
                           f"choose from {', '.join(FINDERS)}")
-    scores = {name: FinderScore(name) for name in finders}
-    if "caesar-mrcnn" in scores and weights is None and predictor_factory is None:
-        scores["caesar-mrcnn"].status = "not run: no trained detector weights given (--weights)"
+    finders = [f for f in FINDERS if f in finders]
+    status = {name: "ok" for name in finders}
+    if "caesar-mrcnn" in status and weights is None and predictor_factory is None:
+        status["caesar-mrcnn"] = "not run: no trained detector weights given (--weights)"
     for name in ("aegean", "pybdsf"):
-        if name in scores and not classical.available(name):
-            scores[name].status = f"not run: {name} is not installed (extra 'compare')"
+        if name in status and not classical.available(name):
+            status[name] = f"not run: {name} is not installed (extra 'compare')"
+    # One score per table row: caesar-mrcnn gives two rows (all entries; spurious left out).
+    scores = {label: FinderScore(label, status[name])
+              for name in finders for label in row_names([name])}
+    rows_of = {name: row_names([name]) for name in finders}
     geometry = [_image_geometry(s) for s in samples]  # fail on bad inputs before any run
-    detector = None
-    if "caesar-mrcnn" in scores and scores["caesar-mrcnn"].ran and predictor_factory is None:
+    detector, load_s = None, 0.0
+    if status.get("caesar-mrcnn") == "ok" and predictor_factory is None:
         from caesar_mrcnn.detection.detector import load_detector
 
         t0 = time.perf_counter()
         detector = load_detector(weights)  # once; its loading counts in the wall time
-        scores["caesar-mrcnn"].wall_s += time.perf_counter() - t0
+        load_s = time.perf_counter() - t0
+    for label in rows_of.get("caesar-mrcnn", ()):
+        scores[label].wall_s += load_s
     for sample, (wcs, beam_pix, arcsec_pix) in zip(samples, geometry):
-        for score in scores.values():
-            if not score.ran:
+        for name in finders:
+            if not scores[rows_of[name][0]].ran:
                 continue
             try:
-                if score.name == "caesar-mrcnn":
-                    t0 = time.perf_counter()
+                if name == "caesar-mrcnn":
                     predictor = predictor_factory(sample) if predictor_factory else None
-                    catalog = _caesar_catalog(sample.image_path, detector, config, predictor)
-                    wall = time.perf_counter() - t0
+                    catalog, wall = classical.run_caesar_mrcnn(sample.image_path, detector,
+                                                               config, predictor)
                 else:
-                    runner = classical.run_aegean if score.name == "aegean" else \
-                        classical.run_pybdsf
+                    runner = classical.run_aegean if name == "aegean" else classical.run_pybdsf
                     with tempfile.TemporaryDirectory(prefix="caesar-compare-") as tmp:
                         catalog, wall = runner(sample.image_path, tmp, cores=cores)
             except classical.FinderError as exc:
-                log.warning("%s: %s", score.name, exc)
-                score.status = f"failed: {exc}"
+                log.warning("%s: %s", name, exc)
+                for label in rows_of[name]:
+                    scores[label].status = f"failed: {exc}"
                 continue
-            score.wall_s += wall
-            _score_field(score, sample, catalog, wcs, beam_pix, arcsec_pix, radius_beams)
+            for label, rows_catalog in finder_rows(name, catalog):
+                scores[label].wall_s += wall
+                _score_field(scores[label], sample, rows_catalog, wcs, beam_pix, arcsec_pix,
+                             radius_beams)
     for score in scores.values():
         if not score.ran:
             log.warning("%s %s", score.name, score.status)
@@ -284,134 +279,6 @@ def compare_samples(samples: Sequence[Sample], finders: Sequence[str] = FINDERS,
 _BIN_COLUMNS = ("finder", "class", "snr_lo", "snr_hi", "n_truth", "n_found", "completeness",
                 "completeness_lo", "completeness_hi", "n_det", "n_det_true", "reliability",
                 "reliability_lo", "reliability_hi", "flux_ratio_median", "pos_err_median_arcsec")
-
-
-def _fmt(v, digits: int = 3) -> str:
-    if isinstance(v, (float, np.floating)):
-        return "–" if not math.isfinite(v) else f"{v:.{digits}f}"
-    return str(v)
-
-
-def _interval(row, key: str) -> str:
-    v = row[key]
-    if not math.isfinite(v):
-        return "–"
-    return f"{v:.2f} [{row[key + '_lo']:.2f}, {row[key + '_hi']:.2f}]"
-
-
-def markdown(summary: Table, bins: Table, command: str | None = None) -> str:
-    """The side-by-side comparison as Markdown tables."""
-    lines = []
-    if command:
-        lines += ["Made with:", "", "```", command, "```", ""]
-    lines += ["| finder | status | fields | wall time (s) | truth | detections | fragments "
-              "| completeness | reliability | flux ratio (median) "
-              "| position error (median, arcsec) |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in summary:
-        lines.append(f"| {r['finder']} | {r['status']} | {r['fields']} | {_fmt(r['wall_s'], 1)} "
-                     f"| {r['n_truth'] if r['n_truth'] >= 0 else '–'} "
-                     f"| {r['n_det'] if r['n_det'] >= 0 else '–'} "
-                     f"| {r['n_fragments'] if r['n_fragments'] >= 0 else '–'} "
-                     f"| {_interval(r, 'completeness')} | {_interval(r, 'reliability')} "
-                     f"| {_fmt(r['flux_ratio_median'])} | {_fmt(r['pos_err_median_arcsec'], 2)} |")
-    lines += ["", "fragments: unmatched catalogue entries lying inside a true source's mask "
-              "(pieces of a source; counted as false detections in the reliability)."]
-    ran = [r["finder"] for r in summary if r["status"] == "ok"]
-    if ran and len(bins):
-        lines += ["", "Completeness C (true SNR) and reliability R (measured SNR), all classes; "
-                  "brackets: 95 % Wilson interval; n: truth sources / detections in the bin.", "",
-                  "| SNR | " + " | ".join(f"{f} C | {f} R" for f in ran) + " |",
-                  "|---|" + "---|---|" * len(ran)]
-        allrows = bins[(bins["class"] == "all") & np.isfinite(bins["snr_lo"])]
-        for lo, hi in sorted({(float(r["snr_lo"]), float(r["snr_hi"])) for r in allrows}):
-            cells = []
-            for f in ran:
-                r = allrows[(allrows["finder"] == f) & (allrows["snr_lo"] == lo)][0]
-                cells.append(f"{_interval(r, 'completeness')} (n={r['n_truth']})")
-                cells.append(f"{_interval(r, 'reliability')} (n={r['n_det']})")
-            lines.append(f"| {lo:g}–{hi:g} | " + " | ".join(cells) + " |")
-        lines += ["", "Completeness per true class (all SNRs):", "",
-                  "| class | " + " | ".join(ran) + " |", "|---|" + "---|" * len(ran)]
-        for cls in REAL_CLASSES:
-            cells = []
-            for f in ran:
-                r = bins[(bins["finder"] == f) & (bins["class"] == cls)
-                         & ~np.isfinite(bins["snr_lo"])][0]
-                cells.append(f"{_interval(r, 'completeness')} (n={r['n_truth']})")
-            lines.append(f"| {cls} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def plot(summary: Table, bins: Table):
-    """Completeness, reliability, flux ratio and position error vs SNR, one line per finder.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11, 8), layout="constrained")
-    axes = fig.subplots(2, 2).ravel()
-    panels = (("completeness", "Completeness (true SNR)"),
-              ("reliability", "Reliability (measured SNR)"),
-              ("flux_ratio_median", "Median S_measured / S_true (true SNR)"),
-              ("pos_err_median_arcsec", "Median position error, arcsec (true SNR)"))
-    ran = [r["finder"] for r in summary if r["status"] == "ok"]
-    for k, finder in enumerate(ran):
-        sel = bins[(bins["finder"] == finder) & (bins["class"] == "all")
-                   & np.isfinite(bins["snr_lo"])]
-        x = np.sqrt(np.asarray(sel["snr_lo"]) * np.asarray(sel["snr_hi"])) * (1 + 0.04 * k)
-        for ax, (key, _) in zip(axes, panels):
-            y = np.asarray(sel[key], float)
-            err = None
-            if key in ("completeness", "reliability"):
-                # Wilson bounds contain the value; clip rounding noise (-1e-17) for errorbar.
-                err = [np.maximum(y - np.asarray(sel[key + "_lo"], float), 0.0),
-                       np.maximum(np.asarray(sel[key + "_hi"], float) - y, 0.0)]
-            ok = np.isfinite(y)
-            if ok.any():
-                ax.errorbar(x[ok], y[ok], yerr=None if err is None else [e[ok] for e in err],
-                            marker="o", ms=4, capsize=2, label=finder)
-    for ax, (key, title) in zip(axes, panels):
-        ax.set_xscale("log")
-        ax.set_xlabel("SNR")
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-        if key in ("completeness", "reliability"):
-            ax.set_ylim(-0.03, 1.05)
-        if key == "flux_ratio_median":
-            ax.axhline(1.0, color="grey", lw=0.8)
-        if ran:
-            ax.legend(fontsize=8)
-    not_run = [f"{r['finder']}: {r['status']}" for r in summary if r["status"] != "ok"]
-    if not_run:
-        fig.suptitle("; ".join(not_run), fontsize=8)
-    return fig
-
-
-def write_comparison(summary: Table, bins: Table, out: str | Path,
-                     command: str | None = None) -> list[Path]:
-    """Write summary/bins tables (ECSV + CSV), compare.md and compare.png into ``out``."""
-    from caesar_mrcnn.evaluation.report import save_figure
-    from caesar_mrcnn.io.atomic import atomic_open, atomic_path, make_output_folder
-
-    fig = plot(summary, bins)  # before any file, so a plotting error leaves nothing behind
-    text = markdown(summary, bins, command)
-    out = make_output_folder(out)
-    written = []
-    for name, table in (("compare_summary", summary), ("compare_bins", bins)):
-        for ext, fmt in (("ecsv", "ascii.ecsv"), ("csv", "ascii.csv")):
-            with atomic_path(out / f"{name}.{ext}") as tmp:
-                table.write(tmp, format=fmt)
-            written.append(out / f"{name}.{ext}")
-    with atomic_open(out / "compare.md", "w") as fh:
-        fh.write(text)
-    written.append(out / "compare.md")
-    save_figure(fig, out / "compare.png")
-    written.append(out / "compare.png")
-    return written
 
 
 def compare(data: str | Path, out: str | Path, weights: str | Path | None = None,
@@ -440,6 +307,7 @@ def compare(data: str | Path, out: str | Path, weights: str | Path | None = None
     -------
     summary, bins : astropy.table.Table
     """
+    from caesar_mrcnn.evaluation.compare_report import write_comparison
     from caesar_mrcnn.evaluation.evaluate import infer_config, load_truth, parse_snr_bins
     from caesar_mrcnn.evaluation.report import check_output_folder
 

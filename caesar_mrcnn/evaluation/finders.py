@@ -1,8 +1,9 @@
-"""Run the classical source finders Aegean and PyBDSF and bring their catalogues to one form.
+"""Run the source finders (caesar-mrcnn, Aegean, PyBDSF) and bring their catalogues to one form.
 
-Both finders run on a copy of the image in a scratch folder: BANE writes its background and
+Aegean and PyBDSF run on a copy of the image in a scratch folder: BANE writes its background and
 noise maps, and PyBDSF its log, beside the input image, and a comparison must not litter the
-user's data folder.
+user's data folder. Under NumPy 2, aegean runs through :mod:`aegean_compat` (see there why); the
+catalogue's ``meta["notes"]`` then says how often that mattered.
 
 Every finder's catalogue is returned with the same columns:
 
@@ -21,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +33,41 @@ from caesar_mrcnn.errors import CaesarError
 CATALOG_COLUMNS = ("ra", "dec", "flux_jy", "peak_jyb", "snr", "maj_arcsec", "min_arcsec",
                    "pa_deg", "class")
 
+FINDERS: tuple[str, ...] = ("caesar-mrcnn", "aegean", "pybdsf")
+"""Finders known to the comparisons, in table order."""
+
+CAESAR_ALL = "caesar-mrcnn (all)"
+"""Row of caesar-mrcnn with every entry it reports."""
+CAESAR_NO_SPURIOUS = "caesar-mrcnn (no spurious)"
+"""Row of caesar-mrcnn with its ``spurious``-class entries left out."""
+
+SYMMETRY_RULE = (f"{CAESAR_ALL}: every entry, as for Aegean and PyBDSF (which class nothing as "
+                 f"an artefact); {CAESAR_NO_SPURIOUS}: its entries of class spurious left out.")
+"""How the two caesar-mrcnn rows differ, printed next to every table that has them."""
+
+
+def finder_rows(name: str, catalog: Table) -> list[tuple[str, Table]]:
+    """The table rows one finder's catalogue gives: two for caesar-mrcnn (all entries; spurious
+    left out), one for any other finder."""
+    if name != "caesar-mrcnn":
+        return [(name, catalog)]
+    keep = np.asarray(catalog["class"], dtype=str) != "spurious"
+    return [(CAESAR_ALL, catalog), (CAESAR_NO_SPURIOUS, catalog[keep])]
+
+
+def row_names(finders: Sequence[str]) -> list[str]:
+    """Row labels, in table order, of the given finders."""
+    return [label for f in finders
+            for label in ((CAESAR_ALL, CAESAR_NO_SPURIOUS) if f == "caesar-mrcnn" else (f,))]
+
 
 class FinderError(CaesarError):
     """A classical source finder is not installed or failed on an image."""
 
 
-def _table(**cols) -> Table:
+def common_catalog(**cols) -> Table:
+    """A catalogue in the common form from the given columns (:data:`CATALOG_COLUMNS`; any
+    missing column is filled with NaN, or ``""`` for ``class``)."""
     n = len(next(iter(cols.values())))
     out = Table()
     for name in CATALOG_COLUMNS:
@@ -49,7 +80,50 @@ def _table(**cols) -> Table:
 
 def empty_catalog() -> Table:
     """A catalogue with the common columns and no row."""
-    return _table(ra=np.zeros(0))
+    return common_catalog(ra=np.zeros(0))
+
+
+def catalog_column(table: Table, *names: str) -> np.ndarray:
+    """The first of ``names`` present in ``table`` as a float array; NaN when none is."""
+    for name in names:
+        if name in table.colnames:
+            return np.asarray(table[name], dtype=float)
+    return np.full(len(table), np.nan)
+
+
+def run_caesar_mrcnn(image: str | os.PathLike, detector=None, config=None, predictor=None
+                     ) -> tuple[Table, float]:
+    """caesar-mrcnn's ``infer`` on one image; its catalogue in the common form.
+
+    Parameters
+    ----------
+    image : path-like
+        FITS image.
+    detector : caesar_mrcnn.detection.detector.Detector, optional
+        Loaded detector (the shipped one when neither it nor ``predictor`` is given).
+    config : caesar_mrcnn.detection.infer.InferConfig, optional
+        Inference options.
+    predictor : callable, optional
+        Predictor run in place of a detector (tests, upper bounds).
+
+    Returns
+    -------
+    catalog : astropy.table.Table
+        Every entry, whatever its class (``spurious`` included; callers choose what to keep).
+    wall_s : float
+        Wall time of the inference (s; loading ``detector`` beforehand is not included).
+    """
+    from caesar_mrcnn.detection import infer
+
+    t0 = time.perf_counter()
+    cat = infer.infer_image(image, detector=detector, predictor=predictor, config=config).table
+    wall = time.perf_counter() - t0
+    col = lambda *names: catalog_column(cat, *names)  # noqa: E731
+    return common_catalog(ra=col("ra"), dec=col("dec"), flux_jy=col("int_flux", "flux"),
+                          peak_jyb=col("peak_flux", "peak"), snr=col("snr"),
+                          maj_arcsec=col("maj_fwhm"), min_arcsec=col("min_fwhm"),
+                          pa_deg=col("pa"), **{"class": np.asarray(cat["class"], dtype=str)}
+                          ), wall
 
 
 def _script(name: str) -> str:
@@ -78,12 +152,34 @@ def available(finder: str) -> bool:
     raise ValueError(f"unknown finder {finder!r}")
 
 
-def _run(cmd: list[str], cwd: Path, what: str) -> None:
+def _run(cmd: list[str], cwd: Path, what: str) -> str:
+    """Run a finder's command; its stderr when it succeeds, FinderError when it fails."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no message"]
-        raise FinderError(f"{what} failed with status {proc.returncode}: {tail[0]}")
+        lines = (proc.stderr or proc.stdout).strip().splitlines() or ["no message"]
+        # The last line naming an error says why; warnings may come after it.
+        why = next((ln for ln in reversed(lines) if "Error" in ln), lines[-1])
+        raise FinderError(f"{what} failed with status {proc.returncode}: {why.strip()}")
+    return proc.stderr
+
+
+_COMPAT_MARK = "caesar-mrcnn-compat: "
+
+
+def _aegean_command(script: str) -> list[str]:
+    """How to start aegean: through :mod:`aegean_compat` with the interpreter that runs the
+    aegean console script, when that interpreter's NumPy lacks ``numpy.linalg.linalg``."""
+    python = sys.executable
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        first = Path(script).read_text(errors="strict").splitlines()[0]
+        if first.startswith("#!") and "python" in first and " " not in first[2:].strip():
+            python = first[2:].strip()
+    probe = subprocess.run([python, "-c", "import numpy; print(hasattr(numpy.linalg, 'linalg'))"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0 or probe.stdout.strip() != "False":
+        return [script]
+    return [python, str(Path(__file__).with_name("aegean_compat.py"))]
 
 
 def run_aegean(image: str | os.PathLike, workdir: str | os.PathLike, cores: int = 1
@@ -102,7 +198,8 @@ def run_aegean(image: str | os.PathLike, workdir: str | os.PathLike, cores: int 
     Returns
     -------
     catalog : astropy.table.Table
-        Components in the common form (``snr`` = peak_flux / local_rms).
+        Components in the common form (``snr`` = peak_flux / local_rms); ``meta["notes"]``
+        lists workarounds that were needed (see :mod:`aegean_compat`).
     wall_s : float
         Wall time of BANE + aegean (s).
     """
@@ -112,17 +209,31 @@ def run_aegean(image: str | os.PathLike, workdir: str | os.PathLike, cores: int 
     table = work / "aegean.fits"
     t0 = time.perf_counter()
     _run([_script("BANE"), "--cores", str(cores), str(img)], work, f"BANE on {image}")
-    _run([_script("aegean"), "--autoload", "--cores", str(cores), "--table", str(table),
-          str(img)], work, f"aegean on {image}")
+    stderr = _run([*_aegean_command(_script("aegean")), "--autoload", "--cores", str(cores),
+                   "--table", str(table), str(img)], work, f"aegean on {image}")
     wall = time.perf_counter() - t0
+    notes = []
+    uses = [int(line[len(_COMPAT_MARK):]) for line in stderr.splitlines()
+            if line.startswith(_COMPAT_MARK) and line[len(_COMPAT_MARK):].strip().isdigit()]
+    if uses and (uses[-1] > 0 or cores > 1):
+        # Fits in aegean's worker processes (cores > 1) are not counted by the shim.
+        times = f"{uses[-1]} times" if cores == 1 else "(times not counted with --cores > 1)"
+        notes.append(f"aegean reached its singular-covariance error path {times}; that path "
+                     "names numpy.linalg.linalg, which NumPy 2 removed, so aegean ran with the "
+                     "alias restored in its own process (those components get Aegean's "
+                     "fallback error bars; the fits are unchanged)")
     comp = work / "aegean_comp.fits"
     if not comp.exists():  # aegean writes no table when it finds nothing
-        return empty_catalog(), wall
-    t = Table.read(comp)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        snr = np.asarray(t["peak_flux"], float) / np.asarray(t["local_rms"], float)
-    return _table(ra=t["ra"], dec=t["dec"], flux_jy=t["int_flux"], peak_jyb=t["peak_flux"],
-                  snr=snr, maj_arcsec=t["a"], min_arcsec=t["b"], pa_deg=t["pa"]), wall
+        out = empty_catalog()
+    else:
+        t = Table.read(comp)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            snr = np.asarray(t["peak_flux"], float) / np.asarray(t["local_rms"], float)
+        out = common_catalog(ra=t["ra"], dec=t["dec"], flux_jy=t["int_flux"],
+                             peak_jyb=t["peak_flux"], snr=snr, maj_arcsec=t["a"],
+                             min_arcsec=t["b"], pa_deg=t["pa"])
+    out.meta["notes"] = notes
+    return out, wall
 
 
 def _frequency_hz(image: Path) -> float:
@@ -178,6 +289,7 @@ def run_pybdsf(image: str | os.PathLike, workdir: str | os.PathLike, cores: int 
     deg = 3600.0
     with np.errstate(invalid="ignore", divide="ignore"):
         snr = np.asarray(t["Peak_flux"], float) / np.asarray(t["Isl_rms"], float)
-    return _table(ra=t["RA"], dec=t["DEC"], flux_jy=t["Total_flux"], peak_jyb=t["Peak_flux"],
-                  snr=snr, maj_arcsec=np.asarray(t["Maj"], float) * deg,
-                  min_arcsec=np.asarray(t["Min"], float) * deg, pa_deg=t["PA"]), wall
+    return common_catalog(ra=t["RA"], dec=t["DEC"], flux_jy=t["Total_flux"],
+                          peak_jyb=t["Peak_flux"], snr=snr,
+                          maj_arcsec=np.asarray(t["Maj"], float) * deg,
+                          min_arcsec=np.asarray(t["Min"], float) * deg, pa_deg=t["PA"]), wall
