@@ -101,7 +101,7 @@ def parse_beam(text: str) -> Beam:
     bpa = values[2] if len(values) > 2 else 0.0
     if bmin > bmaj:
         bmaj, bmin, bpa = bmin, bmaj, bpa + 90.0
-    beam = Beam(bmaj * ARCSEC, bmin * ARCSEC, bpa)
+    beam = Beam(bmaj / 3600.0, bmin / 3600.0, bpa)
     if not beam.usable:
         raise ConfigError(f"--beam {text}: beam axes must be positive arcsec below "
                           f"{_MAX_BEAM_DEG * 3600:.0f}, e.g. --beam 5.4")

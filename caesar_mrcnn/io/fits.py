@@ -177,6 +177,11 @@ class _Source:
                                  lazy_load_hdus=False)
             except (OSError, ValueError, IndexError, KeyError, TypeError) as exc:
                 text = str(exc).replace("\n", " ")
+                claimed = self._claimed_bytes()
+                if claimed is not None and claimed > self.size:
+                    raise TruncatedFitsError(f"{self.path}: file is truncated (the header "
+                                             f"claims {claimed} bytes, the file has "
+                                             f"{self.size}); copy it again") from None
                 if self.size % _FITS_BLOCK or "END" in text or "truncat" in text.lower():
                     raise TruncatedFitsError(f"{self.path}: FITS header is incomplete "
                                              f"({text}); the file is truncated or corrupt, "
@@ -185,6 +190,27 @@ class _Source:
         # astropy also warns when only the final padding is missing, which it reads fine; whether
         # the image data itself is complete is decided by _check_complete for the HDU in use.
         return hdul, any("truncat" in str(w.message).lower() for w in caught)
+
+    def _claimed_bytes(self) -> int | None:
+        """Header plus data size the first header claims, None when it does not parse."""
+        content = self._content
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if isinstance(content, io.BytesIO):
+                    content.seek(0)
+                    header = fits.Header.fromfile(content)
+                    start = content.tell()
+                else:
+                    with open(content, "rb") as fh:
+                        header = fits.Header.fromfile(fh)
+                        start = fh.tell()
+            naxis = int(header["NAXIS"])
+            npix = math.prod(int(header[f"NAXIS{k}"]) for k in range(1, naxis + 1)) \
+                if naxis else 0
+            return start + abs(int(header["BITPIX"])) // 8 * npix
+        except Exception:  # a header that does not even parse claims nothing
+            return None
 
     def release(self) -> None:
         """Remove the temporary file of a large decompressed file (once it is open)."""
@@ -205,7 +231,7 @@ def _check_complete(source: _Source, hdu, truncation_warned: bool) -> None:
     if isinstance(hdu, fits.CompImageHDU):
         _check_tiles(path, hdu)
         # the compressed size is not implied by the image header: the table's own size
-        hdr = hdu._header if hasattr(hdu, "_header") else hdu.header
+        hdr = _table_header(hdu)
         table_bytes = int(hdr.get("NAXIS1", 0)) * int(hdr.get("NAXIS2", 0)) \
             + int(hdr.get("PCOUNT", 0))
         needed = int(info["datLoc"]) + table_bytes
@@ -219,13 +245,22 @@ def _check_complete(source: _Source, hdu, truncation_warned: bool) -> None:
                                  f"the image data needs {needed}); copy it again")
 
 
+def _table_header(hdu) -> fits.Header:
+    """The binary-table header (ZNAXISn, ZTILEn, NAXIS2 rows) of a tile-compressed HDU."""
+    table = getattr(hdu, "_bintable", None)
+    if table is not None:
+        return table.header
+    return getattr(hdu, "_header", hdu.header)
+
+
 def _check_tiles(path: Path, hdu) -> None:
     """A tile-compressed HDU must hold one table row per tile its header implies."""
-    hdr = hdu._header if hasattr(hdu, "_header") else hdu.header
+    hdr = _table_header(hdu)
     try:
         naxis = int(hdr["ZNAXIS"])
         sizes = [int(hdr[f"ZNAXIS{k}"]) for k in range(1, naxis + 1)]
-        tiles = [int(hdr.get(f"ZTILE{k}", sizes[0] if k == 1 else 1)) for k in range(1, naxis + 1)]
+        tiles = [int(hdr.get(f"ZTILE{k}", sizes[0] if k == 1 else 1))
+                 for k in range(1, naxis + 1)]
         rows = int(hdr["NAXIS2"])
     except (KeyError, ValueError, TypeError):
         raise TruncatedFitsError(f"{path}: tile-compressed image header is incomplete "

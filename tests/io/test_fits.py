@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import logging
 import math
+import os
+import tempfile
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +18,7 @@ from astropy.wcs import WCS
 
 from caesar_mrcnn.errors import (
     AllNaNError,
+    ConfigError,
     EmptyImageError,
     ImageShapeError,
     InputImageError,
@@ -22,6 +29,7 @@ from caesar_mrcnn.errors import (
 from caesar_mrcnn.io.fits import (
     Beam,
     open_image,
+    parse_beam,
     pixel_scale_deg,
     read_image,
     write_image,
@@ -266,3 +274,214 @@ def test_aips_history_beam_and_gzip(tmp_path):
     np.testing.assert_array_equal(img.data, data)
     assert (img.beam.bmaj_deg, img.beam.bmin_deg, img.beam.bpa_deg) == (3.3333e-3, 2.2222e-3,
                                                                         12.5)
+
+
+# --- files as archives hand them out ---------------------------------------------------------
+
+REAL = Path(os.environ.get("CAESAR_MRCNN_REAL")
+            or Path(__file__).resolve().parents[2] / ".." / "shared" / "real")
+needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="real images folder not present")
+
+
+@pytest.mark.parametrize("suffix, limit", [(".fits.gz", 1 << 30), (".fits.gz", 0),
+                                           (".fits.bz2", 1 << 30)])
+def test_compressed_file_is_decompressed_once(tmp_path, monkeypatch, suffix, limit):
+    import caesar_mrcnn.io.compressed as compressed
+
+    monkeypatch.setattr(compressed, "MEMORY_LIMIT_BYTES", limit)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    data = noise_image((70, 90))
+    plain = tmp_path / "img.fits"
+    fits.PrimaryHDU(data, radio_header()).writeto(plain)
+    packed = tmp_path / f"img{suffix}"
+    opener = gzip.open if suffix.endswith("gz") else bz2.open
+    with opener(packed, "wb") as out:
+        out.write(plain.read_bytes())
+    with open_image(packed) as img:
+        # the open file is the decompressed content, not the compressed stream
+        assert img._hdul._file.compression is None
+        assert list((tmp_path / "tmp").iterdir()) == []  # a spilled copy is unlinked at once
+        np.testing.assert_array_equal(img.read_window(10, 40, 5, 60), data[10:40, 5:60])
+        assert img.beam.bmaj_deg == pytest.approx(12.0 / 3600.0)
+
+
+def test_truncated_gzip_is_a_one_line_error(tmp_path):
+    plain = tmp_path / "img.fits"
+    fits.PrimaryHDU(noise_image((64, 64)), radio_header()).writeto(plain)
+    blob = gzip.compress(plain.read_bytes())
+    path = tmp_path / "cut.fits.gz"
+    path.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(TruncatedFitsError, match="truncated") as info:
+        read_image(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_tile_compressed_image_in_a_later_extension(tmp_path):
+    data = noise_image((100, 120))
+    table = fits.BinTableHDU.from_columns([fits.Column("a", "E", array=np.arange(3.0))])
+    comp = fits.CompImageHDU(data, radio_header(), compression_type="GZIP_2",
+                             quantize_level=0, tile_shape=(16, 16))
+    path = tmp_path / "fpack.fits"
+    fits.HDUList([fits.PrimaryHDU(), table, comp]).writeto(path)
+    with open_image(path) as img:
+        assert img.hdu_index == 2 and img.shape == (100, 120)
+        np.testing.assert_allclose(img.read_window(30, 47, 50, 99), data[30:47, 50:99],
+                                   rtol=0, atol=0)
+        assert img.wcs is not None and img.beam is not None
+
+
+def test_scaled_integers_with_blank_become_nan_masked_float(tmp_path):
+    raw = np.arange(-6, 6, dtype=">i2").reshape(3, 4)
+    hdr = radio_header()
+    hdr["BSCALE"], hdr["BZERO"], hdr["BLANK"] = 0.25, 3.0, -5
+    path = tmp_path / "blank.fits"
+    # the bytes an archive writes: stored integers and scaling cards, no rescaling by astropy
+    head = fits.Header([("SIMPLE", True), ("BITPIX", 16), ("NAXIS", 2), ("NAXIS1", 4),
+                        ("NAXIS2", 3)])
+    head.extend(hdr, strip=False)
+    body = raw.tobytes()
+    path.write_bytes(head.tostring().encode() + body + bytes(-len(body) % 2880))
+    with fits.open(path, do_not_scale_image_data=True) as hdul:
+        assert hdul[0].header["BLANK"] == -5 and hdul[0].data.dtype.kind == "i"
+        stored = hdul[0].data.astype(float)
+    expected = np.where(stored == -5, np.nan, stored * 0.25 + 3.0)
+    img = read_image(path)
+    assert img.data.dtype == np.float32
+    np.testing.assert_array_equal(np.isnan(img.data), np.isnan(expected))
+    np.testing.assert_allclose(img.data, expected.astype(np.float32))
+
+
+def test_casa_beams_table_gives_the_beam_of_the_plane_in_use(tmp_path):
+    hdr = radio_header(naxis=3)
+    for key in ("BMAJ", "BMIN", "BPA"):
+        del hdr[key]
+    hdr["CASAMBM"] = True
+    data = noise_image((3, 20, 24))
+    cols = [fits.Column("BMAJ", "E", unit="arcsec", array=[10.0, 11.0, 12.0]),
+            fits.Column("BMIN", "E", unit="arcsec", array=[5.0, 6.0, 7.0]),
+            fits.Column("BPA", "E", unit="deg", array=[10.0, 20.0, 30.0]),
+            fits.Column("CHAN", "J", array=[0, 1, 2]),
+            fits.Column("POL", "J", array=[0, 0, 0])]
+    beams = fits.BinTableHDU.from_columns(cols, name="BEAMS")
+    path = tmp_path / "casa.fits"
+    fits.HDUList([fits.PrimaryHDU(data, hdr), beams]).writeto(path)
+    with open_image(path, plane=1) as img:
+        assert img.beam_source == "CASA beam table"
+        np.testing.assert_allclose([img.beam.bmaj_deg * 3600, img.beam.bmin_deg * 3600,
+                                    img.beam.bpa_deg], [11.0, 6.0, 20.0], rtol=1e-6)
+
+
+def test_beam_precedence_option_header_history(tmp_path):
+    hdr = radio_header()
+    hdr.add_history("AIPS   CLEAN BMAJ=  3.0E-03 BMIN=  2.0E-03 BPA=   0.00")
+    hdr["SURVEY"] = "NVSS"
+    path = tmp_path / "img.fits"
+    fits.PrimaryHDU(noise_image(), hdr).writeto(path)
+    with open_image(path, beam=parse_beam("7,3,45")) as img:
+        assert img.beam_source == "option"
+        assert img.beam.bmaj_deg == pytest.approx(7 / 3600) and img.beam.bpa_deg == 45
+    with open_image(path) as img:
+        assert img.beam_source == "header" and img.beam.bmaj_deg == pytest.approx(12 / 3600)
+    del hdr["BMAJ"], hdr["BMIN"], hdr["BPA"]
+    fits.PrimaryHDU(noise_image(), hdr).writeto(path, overwrite=True)
+    with open_image(path) as img:
+        assert img.beam_source == "AIPS history" and img.beam.bmaj_deg == 3e-3
+
+
+@pytest.mark.parametrize("text", ["", "a", "5,,3", "1,2,3,4", "-5", "0,0", "nan", "inf"])
+def test_parse_beam_rejects_with_one_line_naming_the_option(text):
+    with pytest.raises(ConfigError, match="--beam") as info:
+        parse_beam(text)
+    assert "\n" not in str(info.value)
+
+
+def test_parse_beam_defaults_and_order():
+    assert parse_beam("5.4") == Beam(5.4 / 3600, 5.4 / 3600, 0.0)
+    b = parse_beam("3, 6")  # the larger axis is the major one
+    assert (b.bmaj_deg, b.bmin_deg, b.bpa_deg) == (6 / 3600, 3 / 3600, 90.0)
+
+
+def test_odd_header_cards_are_dropped_and_counted_once(tmp_path, caplog):
+    path = tmp_path / "odd.fits"
+    fits.PrimaryHDU(noise_image(), radio_header()).writeto(path)
+    raw = bytearray(path.read_bytes())
+    cards = [raw[i:i + 80] for i in range(0, 2880, 80)]
+    end = next(i for i, c in enumerate(cards) if c.startswith(b"END "))
+    extra = [b"COMMENT tab\there".ljust(80), b"COMMENT caf\xe9".ljust(80),
+             b"BUNIT   = 'MJY/BEAM'".ljust(80), b"GARBAGE = 12x3 / no number".ljust(80)]
+    assert end + len(extra) < 36
+    cards[end:end] = extra
+    path.write_bytes(b"".join(cards[:36]) + bytes(raw[2880:]))
+    with caplog.at_level(logging.WARNING):
+        img = read_image(path)
+    lines = [r.getMessage() for r in caplog.records if "header card" in r.getMessage()]
+    # the tab, the repeated BUNIT and the unparsable value (astropy itself replaces the
+    # non-ASCII byte on reading, so that card is usable)
+    assert len(lines) == 1 and "3 non-standard header cards ignored" in lines[0]
+    assert img.bunit == "JY/BEAM" and img.wcs is not None  # the first BUNIT, as astropy reads
+
+
+def test_absurd_axis_claims_fail_without_allocating(tmp_path):
+    path = tmp_path / "huge.fits"
+    hdr = fits.Header([("SIMPLE", True), ("BITPIX", -64), ("NAXIS", 2),
+                       ("NAXIS1", 2_000_000_000), ("NAXIS2", 2_000_000_000)])
+    path.write_bytes(hdr.tostring().encode() + bytes(2880))
+    tracemalloc.start()
+    with pytest.raises(TruncatedFitsError, match="truncated"):
+        open_image(path)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 50e6
+
+
+def _rotated_copy(src, dst, angle_deg):
+    """The same pixels with the celestial axes rotated by ``angle_deg`` (PC matrix)."""
+    with fits.open(src) as hdul:
+        data = np.squeeze(hdul[0].data).astype(np.float32)
+        w = WCS(hdul[0].header).celestial
+    hdr = w.to_header()
+    t = np.radians(angle_deg)
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    cdelt = np.asarray(w.wcs.get_cdelt()[:2])
+    pc = rot @ w.wcs.get_pc()[:2, :2]
+    for i in range(2):
+        for j in range(2):
+            hdr[f"PC{i + 1}_{j + 1}"] = pc[i, j]
+        hdr[f"CDELT{i + 1}"] = cdelt[i]
+    hdr["BMAJ"] = hdr["BMIN"] = 6.0 / 3600.0
+    hdr["BUNIT"] = "JY/BEAM"
+    fits.PrimaryHDU(data, hdr).writeto(dst)
+    return data
+
+
+@needs_real
+def test_rotated_wcs_rotates_position_angles_of_a_real_image(tmp_path):
+    from scipy import ndimage
+
+    from caesar_mrcnn.data.dataset import Annotation
+    from caesar_mrcnn.measure.sources import measure_sources
+
+    src = REAL / "fields" / "lotss_dr1_P205+55_cutout400.fits"
+    data = _rotated_copy(src, tmp_path / "r0.fits", 0.0)
+    _rotated_copy(src, tmp_path / "r30.fits", 30.0)
+    rms = np.nanstd(data[np.abs(data) < 5 * np.nanstd(data)])
+    labels, n = ndimage.label(data > 8 * rms)
+    objects = [Annotation.from_full_mask("compact", labels == k) for k in range(1, n + 1)
+               if (labels == k).sum() >= 20]
+    assert len(objects) >= 2
+    tables = []
+    for name in ("r0.fits", "r30.fits"):
+        img = read_image(tmp_path / name)
+        tables.append(measure_sources(objects, img.data, img.shape, wcs=img.wcs,
+                                      beam_area_pix=img.beam_area_pix, fit_compact=False))
+    t0, t30 = tables
+    elongated = (t0["maj_fwhm"] > 1.3 * t0["min_fwhm"])
+    assert elongated.any()
+    turn = (np.asarray(t30["pa"] - t0["pa"])[elongated]) % 180.0
+    np.testing.assert_allclose(np.minimum(turn, 180 - turn), 30.0, atol=0.5)
+    # positions: each source's RA/Dec equals the rotated WCS at its pixel position
+    w30 = read_image(tmp_path / "r30.fits").wcs
+    ra, dec = w30.all_pix2world(np.asarray(t30["x_w"]), np.asarray(t30["y_w"]), 0)
+    np.testing.assert_allclose(np.asarray(t30["ra"]), ra, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(t30["dec"]), dec, atol=1e-9)
