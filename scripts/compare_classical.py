@@ -1,9 +1,12 @@
 #!/usr/bin/env python
-"""Compare caesar-mrcnn with Aegean and PyBDSF on simulated fields.
+"""Compare caesar-mrcnn with Aegean and PyBDSF, on simulated fields or on real images.
 
 A thin wrapper of ``caesar-mrcnn compare`` (same options), e.g.::
 
     python scripts/compare_classical.py --data sim_out --out compare_out [--weights model.keras]
+    python scripts/compare_classical.py IMAGE.fits --reference CATALOG.fits --out compare_out
+
+The real-image table of docs/benchmarks.md comes from ``scripts/bench/real_images.py``.
 """
 
 import sys
