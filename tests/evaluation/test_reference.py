@@ -147,3 +147,22 @@ def test_reference_counts_of_pybdsf_on_a_real_field(tmp_path):
     # PyBDSF made the LoTSS-DR1 catalogue: each of its entries here is a published source.
     assert r["status"] == "ok" and r["n_matching"] == r["n_entries"] >= 4
     assert r["n_found"] >= 4
+
+
+def test_compare_reference_bad_inputs_fail_before_work(tmp_path, capsys):
+    from caesar_mrcnn.io.fits import write_image
+
+    plain = tmp_path / "nowcs.fits"
+    write_image(plain, np.ones((32, 32), np.float32))
+    ref = tmp_path / "ref.csv"
+    ref.write_text("ra,dec\n10,20\n")
+    out = tmp_path / "cmp"
+    for args, expected in [
+            ([str(plain), "--reference", str(tmp_path / "missing.csv")], "no such file"),
+            ([str(plain), "--reference", str(ref)], "no celestial WCS"),
+            ([str(plain), "--reference", str(ref), "--beam", "x"], "--beam"),
+            ([str(plain), "--reference", str(ref), "--finders", "sextractor"], "--finders"),
+            (["--data", str(tmp_path), "--reference", str(ref)], "either --data")]:
+        assert main(["compare", *args, "--out", str(out)]) != 0
+        assert expected in capsys.readouterr().err
+    assert not out.exists()
