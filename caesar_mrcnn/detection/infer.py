@@ -198,7 +198,7 @@ def detect_tiles(image: Any, shape: tuple[int, int], tiles: Sequence[Tile], pred
 
     if not isinstance(tile_input, TileInput):
         tile_input = TileInput(tile_input)
-    size = max([cfg.tile] + [max(tile_input.network_shape(t)) for t in tiles[:1]])
+    size = cfg.tile
     dets: list[Annotation] = []
     pending: list[Tile] = []
     pixels: list[np.ndarray] = []
@@ -344,7 +344,7 @@ def infer_image(image_path: str | os.PathLike, *, weights: str | os.PathLike | N
         tile_input = _tile_input(image, image_path, preprocess, background)
         run_meta["ZOOM"] = round(tile_input.zoom, 4)
         # tiles cover the native image; at the network's sampling each is cfg.tile pixels
-        native_tile = max(16, int(round(cfg.tile / tile_input.zoom)))
+        native_tile = max(16, int(cfg.tile / tile_input.zoom + 1e-6))
         native_overlap = min(int(round(cfg.overlap / tile_input.zoom)), native_tile - 1)
         tiles = tile_grid(shape, native_tile, native_overlap)
         mine = tiles[ctx.shard(len(tiles))] if ctx is not None else tiles
