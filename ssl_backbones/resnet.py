@@ -82,28 +82,34 @@ def _conv(filters: int, size: int, stride: int, name: str):
     )
 
 
+def _add_shortcut(x, y, out_ch: int, stride: int, prefix: str, norm: str):
+    """The end of a residual block: ``relu(y + shortcut(x))``, the shortcut a strided 1x1
+    projection when the block changes resolution or width, else the identity."""
+    import keras
+
+    shortcut = x
+    if stride != 1 or x.shape[-1] != out_ch:
+        shortcut = _conv(out_ch, 1, stride, f"{prefix}_shortcut_conv")(x)
+        shortcut = _norm(norm, out_ch, f"{prefix}_shortcut_norm")(shortcut)
+    y = keras.layers.Add(name=f"{prefix}_add")([y, shortcut])
+    return keras.layers.ReLU(name=f"{prefix}_out")(y)
+
+
 def _basic_block(x, width: int, stride: int, prefix: str, norm: str):
     import keras
 
-    in_ch = x.shape[-1]
     y = _conv(width, 3, stride, f"{prefix}_conv1")(x)
     y = _norm(norm, width, f"{prefix}_norm1")(y)
     y = keras.layers.ReLU(name=f"{prefix}_relu1")(y)
     y = _conv(width, 3, 1, f"{prefix}_conv2")(y)
     y = _norm(norm, width, f"{prefix}_norm2", last_in_branch=True)(y)
-    shortcut = x
-    if stride != 1 or in_ch != width:
-        shortcut = _conv(width, 1, stride, f"{prefix}_shortcut_conv")(x)
-        shortcut = _norm(norm, width, f"{prefix}_shortcut_norm")(shortcut)
-    y = keras.layers.Add(name=f"{prefix}_add")([y, shortcut])
-    return keras.layers.ReLU(name=f"{prefix}_out")(y)
+    return _add_shortcut(x, y, width, stride, prefix, norm)
 
 
 def _bottleneck_block(x, width: int, stride: int, prefix: str, norm: str):
     import keras
 
     out_ch = width * BOTTLENECK_EXPANSION
-    in_ch = x.shape[-1]
     y = _conv(width, 1, 1, f"{prefix}_conv1")(x)
     y = _norm(norm, width, f"{prefix}_norm1")(y)
     y = keras.layers.ReLU(name=f"{prefix}_relu1")(y)
@@ -113,12 +119,7 @@ def _bottleneck_block(x, width: int, stride: int, prefix: str, norm: str):
     y = keras.layers.ReLU(name=f"{prefix}_relu2")(y)
     y = _conv(out_ch, 1, 1, f"{prefix}_conv3")(y)
     y = _norm(norm, out_ch, f"{prefix}_norm3", last_in_branch=True)(y)
-    shortcut = x
-    if stride != 1 or in_ch != out_ch:
-        shortcut = _conv(out_ch, 1, stride, f"{prefix}_shortcut_conv")(x)
-        shortcut = _norm(norm, out_ch, f"{prefix}_shortcut_norm")(shortcut)
-    y = keras.layers.Add(name=f"{prefix}_add")([y, shortcut])
-    return keras.layers.ReLU(name=f"{prefix}_out")(y)
+    return _add_shortcut(x, y, out_ch, stride, prefix, norm)
 
 
 def build_resnet(
