@@ -30,15 +30,6 @@ def _example(seed: int = 0):
     return image, masks, classes
 
 
-def _numpy_boxes(masks_ghw: np.ndarray) -> np.ndarray:
-    out = np.zeros((masks_ghw.shape[0], 4), np.float32)
-    for g, m in enumerate(masks_ghw):
-        ys, xs = np.nonzero(m)
-        if ys.size:
-            out[g] = (ys.min(), xs.min(), ys.max() + 1, xs.max() + 1)
-    return out
-
-
 def _run(cfg, seed=(1, 2), example=None, min_pixels=1):
     image, masks, classes = example if example is not None else _example()
     out = augment_example(tf.constant(image), tf.constant(masks), tf.constant(classes),
@@ -46,11 +37,11 @@ def _run(cfg, seed=(1, 2), example=None, min_pixels=1):
     return {k: v.numpy() for k, v in out.items()}
 
 
-def test_boxes_from_masks_match_numpy():
+def test_boxes_from_masks_match_numpy(numpy_boxes):
     _, masks, _ = _example(3)
     boxes, valid = boxes_from_masks(tf.constant(masks))
     ghw = masks.transpose(2, 0, 1)
-    np.testing.assert_array_equal(boxes.numpy(), _numpy_boxes(ghw))
+    np.testing.assert_array_equal(boxes.numpy(), numpy_boxes(ghw))
     np.testing.assert_array_equal(valid.numpy(), ghw.any(axis=(1, 2)))
 
 
@@ -63,7 +54,7 @@ def test_shapes_and_dtypes():
 
 
 @pytest.mark.parametrize("seed", [(0, 0), (0, 1), (5, 9), (7, 3)])
-def test_flips_and_rot90_move_image_and_masks_together(seed):
+def test_flips_and_rot90_move_image_and_masks_together(seed, numpy_boxes):
     cfg = AugmentConfig(affine_prob=0.0, stretch_gain=0.0, stretch_bias=0.0)
     out = _run(cfg, seed)
     image, masks, classes = _example()
@@ -80,10 +71,10 @@ def test_flips_and_rot90_move_image_and_masks_together(seed):
     expected = t(masks).transpose(2, 0, 1)
     np.testing.assert_array_equal(out["masks"][:3], expected[:3])
     np.testing.assert_array_equal(out["classes"], classes)
-    np.testing.assert_array_equal(out["boxes"], _numpy_boxes(out["masks"]))
+    np.testing.assert_array_equal(out["boxes"], numpy_boxes(out["masks"]))
 
 
-def test_affine_keeps_masks_binary_and_aligned_with_image():
+def test_affine_keeps_masks_binary_and_aligned_with_image(numpy_boxes):
     cfg = AugmentConfig(flip=False, rot90=False, affine_prob=1.0, rotate_deg=20.0,
                         scale_range=(0.8, 1.2), stretch_gain=0.0, stretch_bias=0.0)
     image, masks, classes = _example()
@@ -97,7 +88,7 @@ def test_affine_keeps_masks_binary_and_aligned_with_image():
         img = out["image"][..., 0]
         assert (img[union] > 0.25).mean() > 0.9
         assert (img[~union] < 0.75).mean() > 0.97
-        np.testing.assert_array_equal(out["boxes"], _numpy_boxes(out["masks"]))
+        np.testing.assert_array_equal(out["boxes"], numpy_boxes(out["masks"]))
         n_valid = int((out["classes"] > 0).sum())
         assert np.all(out["masks"][:n_valid].any(axis=(1, 2)))
         assert not out["masks"][n_valid:].any() and not out["boxes"][n_valid:].any()

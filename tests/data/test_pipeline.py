@@ -47,15 +47,6 @@ def _prepared(ny=80, nx=70, n=12, seed=0, name="img"):
     return PreparedSample.from_sample(sample, image[:, :, None] * 100.0)
 
 
-def _numpy_boxes(masks_ghw):
-    out = np.zeros((masks_ghw.shape[0], 4), np.float32)
-    for g, m in enumerate(masks_ghw):
-        ys, xs = np.nonzero(m)
-        if ys.size:
-            out[g] = (ys.min(), xs.min(), ys.max() + 1, xs.max() + 1)
-    return out
-
-
 def _take(ds, n):
     return [{k: v.numpy() for k, v in b.items()} for b in ds.take(n)]
 
@@ -145,7 +136,7 @@ def test_grid_windows_cover_the_image():
     assert grid_windows((10, 10), (32, 32)) == [(0, 0)]
 
 
-def test_train_dataset_static_shapes_and_consistency():
+def test_train_dataset_static_shapes_and_consistency(numpy_boxes):
     cfg = PipelineConfig(augment=AugmentConfig(rotate_deg=20.0, affine_prob=0.5))
     ds = train_dataset([_prepared(), _prepared(20, 24, 3, 5, "small")], SIZE, 3, MAX_GT, cfg,
                        seed=3)
@@ -156,7 +147,7 @@ def test_train_dataset_static_shapes_and_consistency():
     for batch in _take(ds, 4):
         for b in range(3):
             masks = batch["masks"][b]
-            np.testing.assert_array_equal(batch["boxes"][b], _numpy_boxes(masks))
+            np.testing.assert_array_equal(batch["boxes"][b], numpy_boxes(masks))
             valid = batch["classes"][b] > 0
             np.testing.assert_array_equal(valid, masks.any(axis=(1, 2)))
             assert (masks.reshape(MAX_GT, -1).sum(axis=1)[valid] >= cfg.min_mask_pixels).all()
