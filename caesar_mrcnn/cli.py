@@ -60,6 +60,8 @@ def _with_own_options(parser: argparse.ArgumentParser, args: argparse.Namespace,
             tp = bool
         else:
             tp = {None: str, _hdu_arg: int | str}.get(a.type, a.type)
+        if a.nargs not in (None, "?") or isinstance(a, argparse._AppendAction):
+            tp = list[tp]
         specs.append((a.dest, tp | None if a.default is None else tp, a.default))
     values = option_values(args.command, specs, args.config, args.overrides)
     for a in actions:
@@ -96,14 +98,11 @@ def _add_inspect(sub) -> None:
 
 
 def _run_inspect(args) -> int:
+    from caesar_mrcnn.io.beam import parse_beam
     from caesar_mrcnn.io.inspect import describe_image
 
-    extra = {}
-    if args.beam is not None:
-        from caesar_mrcnn.io.fits import parse_beam
-
-        extra["beam"] = parse_beam(args.beam)
-    print(describe_image(args.image, plane=args.plane, hdu=args.hdu, **extra))
+    beam = parse_beam(args.beam) if args.beam is not None else None
+    print(describe_image(args.image, plane=args.plane, hdu=args.hdu, beam=beam))
     return 0
 
 
@@ -312,6 +311,9 @@ def _add_compare(sub) -> None:
 
 
 def _run_compare(args) -> int:
+    from caesar_mrcnn.detection.command import infer_config
+
+    infer_config(args.config, args.overrides)  # checked even when caesar-mrcnn does not run
     command = "caesar-mrcnn " + " ".join(sys.argv[1:])
     if (args.reference is None) == (args.data is None) or (args.reference and not args.images):
         raise ConfigError("compare: give either --data PATH (simulated fields) or "

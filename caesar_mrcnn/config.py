@@ -113,9 +113,15 @@ def option_values(name: str, options: Sequence[tuple[str, Any, Any]],
     ConfigError
         Naming the file or the ``--set`` override: unknown key, wrong type.
     """
+    import copy
     import dataclasses
+
+    def field(default: Any) -> Any:
+        if isinstance(default, list | dict | set):
+            return dataclasses.field(default_factory=lambda: copy.deepcopy(default))
+        return dataclasses.field(default=default)
 
     cls = dataclasses.make_dataclass(
         f"{name.title().replace('-', '')}Options",
-        [(key, tp, dataclasses.field(default=default)) for key, tp, default in options])
+        [(key, tp, field(default)) for key, tp, default in options])
     return to_dict(load_config(cls, path, overrides))

@@ -232,5 +232,8 @@ def load_pretrain_config(path: str | Path | None = None,
         # validates itself instead of going through validate_tree (which would prefix it again).
         cfg.validate()
     except PretrainConfigError as exc:
+        if overrides:
+            load_pretrain_config(path)  # a bad file is reported as such
+            where = f"--set {' '.join(overrides)}"
         raise PretrainConfigError(f"{where}: {exc}") from None
     return cfg

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +45,41 @@ def pytest_runtest_makereport(item, call):
         report.outcome = "failed"
         report.longrepr = (f"CI=true and a real client is missing, so this test may not skip: "
                            f"{reason.removeprefix('Skipped: ')}")
+
+
+# --- the installed command as a process -------------------------------------------------------
+
+
+class Cli:
+    """The installed ``caesar-mrcnn`` entry point of this environment (``pip install -e .``
+    puts it beside python), run as its own process: ``cli("infer", ...)``."""
+
+    path = Path(sys.executable).parent / "caesar-mrcnn"
+
+    def __call__(self, *args: str | os.PathLike, cwd: str | os.PathLike | None = None,
+                 timeout: float = 600, env: dict[str, str] | None = None
+                 ) -> subprocess.CompletedProcess:
+        """Run ``caesar-mrcnn ARGS``; stdout and stderr captured as text."""
+        assert self.path.is_file(), f"{self.path} is missing; install the package (make setup)"
+        return subprocess.run([str(self.path), *map(str, args)], capture_output=True,
+                              text=True, cwd=cwd, timeout=timeout, env=env)
+
+    @staticmethod
+    def error_line(proc: subprocess.CompletedProcess, *, only: bool = True) -> str:
+        """The one error line of a failed run, checked: non-zero exit, no traceback, one
+        ``caesar-mrcnn: error:`` line, last on stderr, and (``only``) nothing else there."""
+        err = proc.stderr
+        assert proc.returncode != 0, (proc.returncode, err)
+        assert "Traceback" not in err, err
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert lines and lines[-1].startswith("caesar-mrcnn: error: "), err
+        assert sum("caesar-mrcnn: error:" in line for line in lines) == 1, err
+        if only:
+            assert len(lines) == 1, err
+        return lines[-1]
+
+
+@pytest.fixture(scope="session")
+def cli() -> Cli:
+    """The installed command, run as a process (see :class:`Cli`)."""
+    return Cli()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from caesar_mrcnn.detection.infer import InferConfig, InferResult, infer_image
+from caesar_mrcnn.detection.infer import InferConfig, InferResult, check_outputs, infer_image
 from caesar_mrcnn.errors import CaesarError, ConfigError, InputImageError, OutputError
 
 OUT_DIR_KINDS = ("regions", "catalog", "json", "plot")
@@ -147,8 +147,8 @@ def infer_images(images: Sequence[str], out_dir: str | os.PathLike, *,
         Files to write per image, from :data:`OUT_DIR_KINDS`.
     weights, config, plane, hdu, ctx :
         As for :func:`~caesar_mrcnn.detection.infer.infer_image`.
-    beam : caesar_mrcnn.io.fits.Beam, optional
-        Restoring beam for images whose header has none.
+    beam : caesar_mrcnn.io.beam.Beam, optional
+        Restoring beam that wins over the files' (``--beam``).
     """
     from caesar_mrcnn.detection.detector import load_detector
 
@@ -160,13 +160,12 @@ def infer_images(images: Sequence[str], out_dir: str | os.PathLike, *,
         Path(out_dir).mkdir(parents=True, exist_ok=True)
     if ctx is not None and ctx.size > 1:
         ctx.barrier()  # the folder exists before any rank checks its outputs
-    extra = {"beam": beam} if beam is not None else {}
     for image, outputs in zip(images, plans):
         try:
             result = infer_image(image, detector=detector, config=cfg,
                                  regions=outputs["regions"], catalog=outputs["catalog"],
                                  json_path=outputs["json"], plot=outputs["plot"], plane=plane,
-                                 hdu=hdu, ctx=ctx, **extra)
+                                 hdu=hdu, ctx=ctx, beam=beam)
         except CaesarError as exc:
             yield ImageOutcome(str(image), error=exc)
         else:
@@ -236,16 +235,18 @@ def infer_command(images: Sequence[str], *, image_list: str | os.PathLike | None
         kinds = parse_kinds(write)
     beam_value = _parse_beam(beam)
     if out_dir is None:
+        # fail at once, not after the slow start-up (TensorFlow, Horovod, the detector)
+        check_outputs({"regions": regions, "catalog": catalog, "json": json_path, "plot": plot},
+                      inputs=(images[0], weights))
         _check_readable(images[0], plane, hdu)
     from ssl_backbones.distributed import init
 
     ctx = init(use_horovod=horovod)
     root = ctx is None or ctx.is_root
     if out_dir is None:
-        extra = {"beam": beam_value} if beam_value is not None else {}
         result = infer_image(images[0], weights=weights, config=cfg, regions=regions,
                              catalog=catalog, json_path=json_path, plot=plot, plane=plane,
-                             hdu=hdu, ctx=ctx, **extra)
+                             hdu=hdu, ctx=ctx, beam=beam_value)
         outcomes = [ImageOutcome(images[0], result=result)] if root else []
         if on_image is not None and outcomes:
             on_image(outcomes[0])
@@ -265,8 +266,7 @@ def _check_single(images: Sequence[str], regions: str | os.PathLike | None) -> N
 
 
 def _check_readable(image: str, plane: int | None, hdu: int | str | None) -> None:
-    """Open the image once before the slow start-up (TensorFlow, Horovod, the detector), so
-    that a bad file fails at once."""
+    """Open the image once, before the slow start-up, so that a bad file fails at once."""
     from caesar_mrcnn.io.fits import open_image
 
     with open_image(image, plane=plane, hdu=hdu):
@@ -277,11 +277,8 @@ def _parse_beam(text: str | None) -> Any:
     """``--beam`` text -> the beam object the FITS reader takes (None when not given)."""
     if text is None:
         return None
-    from caesar_mrcnn.io import fits as fits_io
+    from caesar_mrcnn.io.beam import parse_beam
 
-    parse_beam = getattr(fits_io, "parse_beam", None)
-    if parse_beam is None:  # the reader cannot take a beam yet
-        raise ConfigError(f"--beam {text}: not supported by this version's FITS reader")
     return parse_beam(text)
 
 

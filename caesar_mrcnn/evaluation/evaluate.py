@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from caesar_mrcnn.data.dataset import Annotation, Sample
+from caesar_mrcnn.detection.command import image_stem, infer_config
 from caesar_mrcnn.errors import ConfigError, DatasetError, WeightsError
 from caesar_mrcnn.evaluation.metrics import DEFAULT_SNR_BINS
 from caesar_mrcnn.evaluation.scoring import EvaluationResult, score_detections
@@ -177,8 +178,6 @@ def detections_for(samples: Sequence[Sample], detections: str | Path) -> list[li
     DatasetError
         If a file is missing, or holds the detections of another image.
     """
-    from caesar_mrcnn.detection.command import image_stem
-
     path = Path(detections)
     if path.is_dir():
         files = [path / f"{image_stem(s.image_path)}.json" for s in samples]
@@ -203,16 +202,6 @@ def detections_for(samples: Sequence[Sample], detections: str | Path) -> list[li
                                f"{Path(sample.image_path).name}")
         out.append(dets)
     return out
-
-
-def infer_config(config: str | Path | None, overrides: Sequence[str] = ()):
-    """Inference options from an optional YAML file plus ``key=value`` overrides."""
-    from caesar_mrcnn.config import load_config
-    from caesar_mrcnn.detection.infer import InferConfig
-
-    cfg = load_config(InferConfig, config, overrides)
-    cfg.validate()
-    return cfg
 
 
 def detect(samples: Sequence[Sample], weights: str | Path | None = None, config=None,
