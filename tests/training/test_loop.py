@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -124,6 +125,7 @@ def test_interrupted_run_resumes_to_the_same_weights(sim_dir, tmp_path):
     ``deterministic=true``: without it the last bits of multithreaded CPU sums vary from
     process to process, and top-k proposals and sampling can grow them into different losses.
     With it, the resumed run must match bit for bit."""
+    from caesar_mrcnn.data.preprocess import Preprocessor
     from caesar_mrcnn.modeling.maskrcnn import MaskRCNN
 
     opts = ["steps=4", "checkpoint_every=2", "keep_checkpoints=5", "optim.warmup_steps=2",
@@ -138,7 +140,8 @@ def test_interrupted_run_resumes_to_the_same_weights(sim_dir, tmp_path):
 
     # Frozen for steps 1-2 (weights still those of the seeded initialisation), then trained.
     keras.utils.set_random_seed(cfg.seed)
-    fresh = MaskRCNN(cfg.model, seed=cfg.seed)
+    channels = Preprocessor(cfg.preprocess).num_channels  # the run sets in_channels from it
+    fresh = MaskRCNN(dataclasses.replace(cfg.model, in_channels=channels), seed=cfg.seed)
     in_backbone = {id(v) for v in fresh.backbone.weights}
     idx = [i for i, v in enumerate(fresh.variables) if id(v) in in_backbone]
     _, at2, _ = read_checkpoint(tmp_path / "whole" / "checkpoints" / "ckpt-00000002.npz")
@@ -169,6 +172,12 @@ def test_interrupted_run_resumes_to_the_same_weights(sim_dir, tmp_path):
     for key in ("total", "rpn_cls", "cls", "mask", "lr"):
         assert last_a[key] == last_b[key], key
     assert (tmp_path / "part" / "detector.npz").is_file()
+    # The detector says where it came from, including the run it resumed.
+    from caesar_mrcnn.detection.detector_file import read_detector
+
+    record = read_detector(tmp_path / "part" / "detector.npz")[0]["provenance"]
+    assert record["data"] == [str(sim_dir)] and record["data_digest"]
+    assert record["resumed_from"]["data_digest"] == record["data_digest"]
 
 
 def test_sigterm_stops_the_command_with_a_checkpoint(sim_dir, tmp_path):
@@ -340,7 +349,8 @@ def test_checkpoint_round_trip_and_corruption(tmp_path):
     a.assign(np.zeros((2, 3), np.float32))
     step.assign(0)
     info = restore_checkpoint(path, [a, b], [step])
-    assert info["step"] == 6 and info["meta"] == {"note": 6}
+    assert info["step"] == 6 and info["meta"]["note"] == 6
+    assert info["meta"]["provenance"]["versions"]["numpy"] == np.__version__
     np.testing.assert_array_equal(a.numpy(), np.arange(6).reshape(2, 3))
     assert int(step.numpy()) == 7
     with pytest.raises(CheckpointError, match="shape"):
