@@ -221,6 +221,24 @@ def _run_backbones(args) -> int:
     return 0
 
 
+def _add_info(sub) -> None:
+    p = sub.add_parser("info", help="what a model file is and where it came from",
+                       description="Print a model file's kind and provenance: git commit, "
+                                   "command line, data digest, software versions.")
+    p.add_argument("model", metavar="MODEL",
+                   help="detector (full or compact), checkpoint or backbone .npz, a registered "
+                        "backbone name, or reference_r18 (the shipped detector)")
+    _add_own_options_config(p)
+    p.set_defaults(func=_run_info)
+
+
+def _run_info(args) -> int:
+    from caesar_mrcnn.zoo.info import print_info
+
+    print_info(args.model)
+    return 0
+
+
 def _add_ssl_eval(sub) -> None:
     p = sub.add_parser("ssl-eval", help="linear-probe and kNN accuracy of a frozen backbone",
                        description="Stratified k-fold linear probe (logistic regression) and "
@@ -439,6 +457,9 @@ def _add_train(sub) -> None:
     p.add_argument("--batch-size", type=int, metavar="N", help="images per step on each rank")
     p.add_argument("--resume", action="store_true",
                    help="continue from the latest checkpoint in --out")
+    p.add_argument("--stop-at", type=int, metavar="STEP",
+                   help="stop after this step of the schedule with a checkpoint (a time "
+                        "limit); resume later with --resume")
     p.set_defaults(func=_run_train)
 
 
@@ -447,7 +468,7 @@ def _run_train(args) -> int:
 
     train_command(args.config, args.overrides, data=args.data, val_data=args.val_data,
                   backbone=args.backbone, out=args.out, epochs=args.epochs, steps=args.steps,
-                  batch_size=args.batch_size, resume=args.resume)
+                  batch_size=args.batch_size, resume=args.resume, stop_at=args.stop_at)
     return 0
 
 
@@ -459,7 +480,7 @@ def _run_train(args) -> int:
 def _register() -> list:
     """All (name, add_function) pairs, in the order shown by --help."""
     table = []
-    for name in ("simulate", "inspect", "make_cutouts", "pretrain", "backbones", "ssl_eval",
+    for name in ("simulate", "inspect", "make_cutouts", "pretrain", "backbones", "info", "ssl_eval",
                  "train", "infer", "evaluate", "compare"):
         add = globals().get(f"_add_{name}")
         if add is not None:

@@ -11,6 +11,10 @@
 # Environment: CAESAR_MRCNN (command, default caesar-mrcnn), PYTHON (default python3),
 #   DETECT_STOP_AT (stop the detector's schedule after that step), SKIP_COMPARE=1 (no
 #   Aegean/PyBDSF).
+# Provenance: every model file records the git commit (and whether the checkout had
+# uncommitted changes), its command line, the digest of its data, the software versions, and
+# this script's own command line (CAESAR_MRCNN_DRIVER); `caesar-mrcnn info FILE` prints them.
+# Commit first, and keep OUT a relative path: the command lines are stored as given.
 set -euo pipefail
 
 OUT=runs/reference
@@ -27,6 +31,12 @@ HERE=$(cd "$(dirname "$0")/.." && pwd)
 SIM=$HERE/configs/sim/reference.yaml
 mkdir -p "$OUT"
 stamp() { echo "[$(date -u +%H:%M:%S)] $*"; }
+
+# Recorded in every model file this run writes, beside the command that wrote it.
+export CAESAR_MRCNN_DRIVER="scripts/train_reference.sh $*${DETECT_STOP_AT:+ (DETECT_STOP_AT=$DETECT_STOP_AT)}"
+if [ -n "$(git -C "$HERE" status --porcelain 2>/dev/null)" ]; then
+    stamp "warning: uncommitted changes in $HERE; the models will record a dirty checkout"
+fi
 
 # 1. data: labelled training fields, held-out fields, unlabelled cutouts
 [ -d "$OUT/train" ] || { stamp "simulate training fields"; $CM simulate --config "$SIM" --out "$OUT/train" --no-progress; }
@@ -48,16 +58,8 @@ export CAESAR_MRCNN_BACKBONES=$OUT/models
 if [ ! -f "$OUT/detect/detector.npz" ]; then
     stamp "train the detector"
     if [ -n "${DETECT_STOP_AT:-}" ]; then
-        $PY - "$HERE/configs/detect/reference_r18.yaml" "$OUT" "$DETECT_STOP_AT" <<'PYEOF'
-import sys
-
-from caesar_mrcnn.training.loop import load_train_config, train
-
-config, out, stop = sys.argv[1], sys.argv[2], int(sys.argv[3])
-cfg = load_train_config(config, [f"data.train={out}/train", "backbone.name=ssl_byol_r18",
-                                 f"out={out}/detect"])
-train(cfg, resume=True, stop_at=stop)
-PYEOF
+        $CM train --config "$HERE/configs/detect/reference_r18.yaml" --data "$OUT/train" \
+            --backbone ssl_byol_r18 --out "$OUT/detect" --resume --stop-at "$DETECT_STOP_AT"
         $PY -m caesar_mrcnn.zoo.pack from-checkpoint "$OUT/detect" "$OUT/detect/detector.npz" \
             --step "$DETECT_STOP_AT"
     else

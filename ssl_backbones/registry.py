@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ssl_backbones import provenance
 from ssl_backbones.atomic import atomic_target
 from ssl_backbones.errors import BackboneWeightsError, RegistryError
 
@@ -173,7 +174,9 @@ def export_backbone(model, name: str, meta: dict[str, Any],
         Entry name (letters, digits, ``_.-``), e.g. ``ssl_byol_r18``.
     meta : dict
         JSON-serialisable metadata (method, arch, in_channels, input_size, preprocessing,
-        epochs, data_digest, ...); ``name``, ``created`` and ``software_version`` are added.
+        epochs, data_digest, ...); ``name``, ``created``, ``software_version`` and (unless
+        given) ``provenance`` (:func:`ssl_backbones.provenance.collect`, with the command line
+        and ``data_digest`` of this run) are added.
     registry : path, optional
         Folder (default :func:`registry_dir`).
 
@@ -190,6 +193,8 @@ def export_backbone(model, name: str, meta: dict[str, Any],
     full = {**meta, "name": name, "weights": weights_path.name,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     full.setdefault("software_version", software_version())
+    if "provenance" not in full:
+        full["provenance"] = provenance.collect(data_digest=meta.get("data_digest"))
     text = json.dumps(full, indent=2, sort_keys=True)
     with atomic_target(weights_path, error=RegistryError) as tmp:
         with open(tmp, "wb") as fh:
@@ -225,7 +230,9 @@ def load_backbone(name_or_path: str | Path, search_dirs: Sequence[str | Path] = 
 
 def print_backbones(search_dirs: Sequence[str | Path] = (), registry: str | Path | None = None,
                     stream=None) -> list[dict[str, Any]]:
-    """Print a table of :func:`list_backbones` (name, method, arch, channels, epochs, path)."""
+    """Print a table of :func:`list_backbones` (name, method, arch, channels, epochs, path),
+    then each entry's provenance (code version, command line, data digest, software versions;
+    ``not recorded`` for entries written before it was kept)."""
     import sys
 
     stream = stream or sys.stdout
@@ -245,4 +252,8 @@ def print_backbones(search_dirs: Sequence[str | Path] = (), registry: str | Path
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip(), file=stream)
     for r in rows:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip(), file=stream)
+    for e in entries:
+        print(f"\n{e['name']}:", file=stream)
+        for line in provenance.describe(e.get("provenance")):
+            print(f"  {line}", file=stream)
     return entries

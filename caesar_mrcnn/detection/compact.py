@@ -6,6 +6,9 @@ the backbone weight's name; the backbone itself is found by name beside the file
 folder or in the user's registry, and is checked against a digest. Backbone weights that did
 change in training are stored like the others, so packing never loses a trained value beyond
 float16 rounding. A 31-million-weight detector shrinks to a few megabytes this way.
+
+The metadata is the full detector's, unchanged (its ``provenance`` says how it was trained),
+plus ``packing``: the provenance of the packing command itself.
 """
 
 from __future__ import annotations
@@ -159,6 +162,7 @@ def pack_detector(detector: str | Path, out: str | Path, backbone: str | Path,
         The file written.
     """
     from caesar_mrcnn.detection.detector_file import load_full_model
+    from ssl_backbones import provenance
     from ssl_backbones.errors import BackboneError
     from ssl_backbones.registry import resolve_backbone
 
@@ -168,10 +172,9 @@ def pack_detector(detector: str | Path, out: str | Path, backbone: str | Path,
     except BackboneError as exc:
         raise WeightsError(str(exc)) from None
     keys = _backbone_keys(model)
+    # Everything the training run recorded is kept as it was written, provenance included,
+    # so the shipped file says exactly what made it.
     meta = {k: v for k, v in meta.items() if k not in ("model_config", "preprocess_config")}
-    if isinstance(meta.get("train"), dict) and meta["train"].get("data"):
-        # A path on the training machine means nothing where the file is used: keep its name.
-        meta["train"] = {**meta["train"], "data": Path(str(meta["train"]["data"])).name}
     records, arrays = [], {}
     for i, var in enumerate(model.weights):
         value = np.asarray(var.numpy())
@@ -187,7 +190,7 @@ def pack_detector(detector: str | Path, out: str | Path, backbone: str | Path,
     meta.update(format=COMPACT_FORMAT, weights=records, stored_dtype="float16",
                 backbone_ref={"name": name, "digest": weights_digest(ref_weights)},
                 packed=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                packed_from=Path(detector).name)
+                packed_from=Path(detector).name, packing=provenance.collect())
     arrays[_META_KEY] = np.array(json.dumps(meta))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     return _write_npz(Path(out), arrays)

@@ -2,8 +2,9 @@
 
 A detector file is a NumPy ``.npz`` archive holding every model weight (in the model's own
 order) and a JSON metadata record: the model configuration, the preprocessing configuration
-(inference must repeat it exactly), the class names, the backbone it started from, and the
-software versions. One file is easy to copy to a cluster and is written atomically.
+(inference must repeat it exactly), the class names, the backbone it started from, and its
+provenance (code version, command line, data digest, software versions; see
+:mod:`ssl_backbones.provenance`). One file is easy to copy to a cluster and is written atomically.
 """
 
 from __future__ import annotations
@@ -23,18 +24,19 @@ FORMAT = "caesar-mrcnn-detector-1"
 _META_KEY = "__metadata__"
 
 
-def _software() -> dict[str, str]:
-    import keras
-    import tensorflow as tf
+_COLLECT = object()
 
-    from caesar_mrcnn import __version__
 
-    return {"caesar_mrcnn": __version__, "tensorflow": tf.__version__,
-            "keras": keras.__version__}
+def _software(versions: dict[str, str]) -> dict[str, str]:
+    """The ``software`` record of older readers, from the provenance's versions."""
+    return {"caesar_mrcnn": versions.get("caesar-mrcnn", "unknown"),
+            "tensorflow": versions.get("tensorflow", "unknown"),
+            "keras": versions.get("keras", "unknown")}
 
 
 def detector_metadata(model, cfg: Any, backbone: dict[str, Any] | None = None,
-                      extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                      extra: dict[str, Any] | None = None,
+                      provenance: Any = _COLLECT) -> dict[str, Any]:
     """The metadata record stored with a detector.
 
     Parameters
@@ -48,23 +50,31 @@ def detector_metadata(model, cfg: Any, backbone: dict[str, Any] | None = None,
         Where the backbone came from (``name``, and a pretrained backbone's metadata).
     extra : dict, optional
         Anything else JSON-serialisable (training steps, data, metrics).
+    provenance : dict or None, optional
+        Where the weights came from (:func:`ssl_backbones.provenance.collect`). By default it
+        is collected now, with ``cfg.data.train`` as the data; pass the training run's record
+        when writing the detector of an earlier run, or None when that record is lost.
     """
     from caesar_mrcnn.config import to_dict
+    from ssl_backbones import provenance as prov
 
+    if provenance is _COLLECT:
+        data = [cfg.data.train] if getattr(getattr(cfg, "data", None), "train", "") else []
+        provenance = prov.collect(data=data)
     if hasattr(cfg, "preprocess"):
         backbone = backbone or {"name": cfg.backbone.name}
         cfg = cfg.preprocess
     pre = dict(cfg) if isinstance(cfg, dict) else to_dict(cfg)
     return {"format": FORMAT, "model": to_dict(model.cfg), "preprocess": pre,
             "classes": list(CLASS_NAMES), "backbone": backbone or {},
-            "software": _software(),
+            "software": _software(prov.software_versions()), "provenance": provenance,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             **(extra or {})}
 
 
 def save_detector(model, cfg: Any, path: str | Path,
                   backbone: dict[str, Any] | None = None,
-                  extra: dict[str, Any] | None = None) -> Path:
+                  extra: dict[str, Any] | None = None, provenance: Any = _COLLECT) -> Path:
     """Write a detector file (atomically).
 
     Parameters
@@ -76,6 +86,8 @@ def save_detector(model, cfg: Any, path: str | Path,
         Output file; ``.npz`` is appended if missing.
     backbone, extra : dict, optional
         See :func:`detector_metadata`.
+    provenance : dict or None, optional
+        See :func:`detector_metadata` (default: collected now).
 
     Returns
     -------
@@ -87,7 +99,7 @@ def save_detector(model, cfg: Any, path: str | Path,
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
-    meta = detector_metadata(model, cfg, backbone, extra)
+    meta = detector_metadata(model, cfg, backbone, extra, provenance)
     weights = list(model.weights)
     meta["weights"] = [{"path": w.path, "shape": list(w.shape)} for w in weights]
     arrays = {f"w{i:05d}": np.asarray(w.numpy()) for i, w in enumerate(weights)}

@@ -2,8 +2,10 @@
 
 The data stream, crops, augmentations and learning-rate schedule are pure functions of the seed
 and the step, so weights, optimiser state (including its step counter and any loss scale) and
-the step are everything an exact resume needs. Files are written atomically; a file that cannot
-be read back completely (truncated, bad CRC, wrong content) raises :class:`CheckpointError`.
+the step are everything an exact resume needs. Each file also records the run's provenance
+(code version, command line, data digest, software versions). Files are written atomically; a
+file that cannot be read back completely (truncated, bad CRC, wrong content) raises
+:class:`CheckpointError`.
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ def save_checkpoint(folder: str | Path, step: int, model_vars: Sequence, optim_v
     model_vars, optim_vars : sequence of keras.Variable
         All model variables and all optimiser variables, in a fixed order.
     meta : dict, optional
-        JSON-serialisable facts stored alongside (configuration, world size).
+        JSON-serialisable facts stored alongside (configuration, world size, and the run's
+        ``provenance``: :func:`ssl_backbones.provenance.collect`; collected here, without the
+        data, when ``meta`` has none).
     keep : int
         Number of checkpoints to keep.
 
@@ -58,15 +62,19 @@ def save_checkpoint(folder: str | Path, step: int, model_vars: Sequence, optim_v
     pathlib.Path
     """
     from caesar_mrcnn.io.atomic import atomic_path
+    from ssl_backbones.provenance import collect
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    meta = dict(meta or {})
+    if "provenance" not in meta:
+        meta["provenance"] = collect()
     arrays = {f"model/{i:05d}": np.asarray(v.numpy()) for i, v in enumerate(model_vars)}
     arrays.update({f"optim/{i:05d}": np.asarray(v.numpy()) for i, v in enumerate(optim_vars)})
     info = {"format": FORMAT, "step": int(step), "n_model": len(model_vars),
             "n_optim": len(optim_vars),
             "model_paths": [getattr(v, "path", str(i)) for i, v in enumerate(model_vars)],
-            "meta": meta or {}}
+            "meta": meta}
     arrays["__info__"] = np.array(json.dumps(info))
     path = checkpoint_path(folder, step)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:

@@ -23,7 +23,7 @@ def detector_from_checkpoint(run: str | Path, out: str | Path,
 
     ``caesar-mrcnn train`` writes ``detector.npz`` only at the end of its schedule; a run cut
     short (a time limit, ``train(..., stop_at=N)``) leaves checkpoints. This writes the detector
-    file of one of them, with the run's configuration and backbone metadata.
+    file of one of them, with the run's configuration, backbone metadata and provenance.
 
     Parameters
     ----------
@@ -57,7 +57,7 @@ def detector_from_checkpoint(run: str | Path, out: str | Path,
                            f"{run / 'checkpoints'}; steps there: {sorted(found) or 'none'}")
     step = max(found) if step is None else step
     cfg = load_train_config(run / "train_config.yaml")
-    _info, arrays, _ = read_checkpoint(found[step])
+    info, arrays, _ = read_checkpoint(found[step])
     model = MaskRCNN(cfg.model)
     if len(model.variables) != len(arrays):
         raise WeightsError(f"{found[step]}: holds {len(arrays)} model variables but the run's "
@@ -68,8 +68,10 @@ def detector_from_checkpoint(run: str | Path, out: str | Path,
     backbone = {k: v for k, v in backbone.items() if k != "path"}
     extra = {"train": {"steps": step, "schedule_steps": cfg.steps, "data": cfg.data.train,
                        "seed": cfg.seed, "world_size": 1}}
+    # The weights come from the training run, so the file records that run's provenance (None
+    # for checkpoints written before it was recorded), not this command's.
     return save_detector(model, cfg, out, backbone={**backbone, "name": cfg.backbone.name},
-                         extra=extra)
+                         extra=extra, provenance=info.get("meta", {}).get("provenance"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

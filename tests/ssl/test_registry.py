@@ -88,6 +88,23 @@ def test_corrupt_entries(tmp_path, backbone, capsys):
     assert "bad" in out and "resnet18" in out
 
 
+def test_entries_record_provenance_and_the_listing_prints_it(tmp_path, backbone, capsys):
+    reg = tmp_path / "reg"
+    export_backbone(backbone, "new", {**META, "data_digest": "d1g35t"}, registry=reg)
+    old = json.loads((reg / "new.json").read_text())
+    record = old.pop("provenance")
+    assert record["data_digest"] == "d1g35t" and record["command"]
+    assert record["versions"]["numpy"] == np.__version__
+    (reg / "old.npz").write_bytes((reg / "new.npz").read_bytes())
+    (reg / "old.json").write_text(json.dumps(old))  # written before provenance was kept
+    print_backbones(registry=reg)
+    out = capsys.readouterr().out
+    new_block = out.split("\nnew:\n")[1].split("\nold:\n")[0]
+    assert "data digest:  d1g35t" in new_block and "numpy" in new_block
+    assert "command:" in new_block and "git commit:" in new_block
+    assert out.split("\nold:\n")[1].strip() == "provenance: not recorded"
+
+
 def test_wrong_architecture_is_weights_error(tmp_path, backbone):
     reg = tmp_path / "reg"
     export_backbone(backbone, "two_chan", META, registry=reg)
