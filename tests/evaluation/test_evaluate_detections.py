@@ -56,7 +56,7 @@ def test_scores_from_the_json_equal_scores_from_the_run(tiny, tmp_path):
     for key in ("completeness", "reliability"):
         assert result.summary[key]["value"] == expected[key]["value"]
     report = json.loads((tmp_path / "rep" / "report.json").read_text())
-    assert report["counts"]["matched"] == len(samples[0].annotations)
+    assert report["counts"]["matched"] == expected["counts"]["matched"] > 0
 
 
 def test_detections_of_another_image_or_with_weights_are_refused(tiny, tmp_path):
