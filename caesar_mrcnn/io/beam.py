@@ -8,7 +8,8 @@
 4. a CASA ``BEAMS`` binary table (one beam per channel and Stokes plane: the plane in use);
 5. the published beam of the survey the header names (:mod:`caesar_mrcnn.io.survey_beams`).
 
-The source travels with the beam (``beam_source``) so catalogues can record it.
+The source travels with the beam (``beam_source``) so catalogues can record it. The beam itself,
+:class:`~caesar_mrcnn.io.beam_shape.Beam`, is defined in :mod:`caesar_mrcnn.io.beam_shape`.
 """
 
 from __future__ import annotations
@@ -16,65 +17,22 @@ from __future__ import annotations
 import logging
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
 from caesar_mrcnn.errors import ConfigError
+from caesar_mrcnn.io.beam_shape import ARCSEC, MAX_BEAM_DEG, Beam
+from caesar_mrcnn.io.survey_beams import survey_beam
 
 log = logging.getLogger(__name__)
-
-ARCSEC = 1.0 / 3600.0
-"""One arcsecond in degrees."""
 
 # AIPS writes the restoring beam only into HISTORY, e.g.
 # "AIPS   CLEAN BMAJ=  1.3889E-03 BMIN=  1.3889E-03 BPA=   0.00".
 _AIPS_BEAM = re.compile(
     r"BMAJ\s*=\s*([-+0-9.EeDd]+)\s+BMIN\s*=\s*([-+0-9.EeDd]+)(?:\s+BPA\s*=\s*([-+0-9.EeDd]+))?"
 )
-# Beam sizes outside this range (deg) are not restoring beams but garbage.
-_MAX_BEAM_DEG = 30.0
-
-
-@dataclass(frozen=True)
-class Beam:
-    """Restoring beam: a 2D Gaussian.
-
-    Attributes
-    ----------
-    bmaj_deg, bmin_deg : float
-        Full widths at half maximum of the major and minor axes (deg).
-    bpa_deg : float
-        Position angle of the major axis, east of north (deg).
-    """
-
-    bmaj_deg: float
-    bmin_deg: float
-    bpa_deg: float
-
-    def area_pix(self, pixel_scale_deg: tuple[float, float]) -> float:
-        """Beam solid angle in pixels, ``pi * bmaj * bmin / (4 ln 2) / (dx * dy)``.
-
-        Parameters
-        ----------
-        pixel_scale_deg : (float, float)
-            ``(|dx|, |dy|)`` pixel size (deg/pixel).
-        """
-        dx, dy = (abs(float(v)) for v in pixel_scale_deg)
-        return math.pi * self.bmaj_deg * self.bmin_deg / (4.0 * math.log(2.0)) / (dx * dy)
-
-    def describe(self) -> str:
-        """``'6.4" x 5.4", PA 0 deg'`` (arcsec FWHM)."""
-        return (f'{self.bmaj_deg * 3600:.3g}" x {self.bmin_deg * 3600:.3g}", '
-                f"PA {self.bpa_deg:.3g} deg")
-
-    @property
-    def usable(self) -> bool:
-        """Finite, positive, plausible axes and a finite position angle."""
-        return (all(math.isfinite(v) for v in (self.bmaj_deg, self.bmin_deg, self.bpa_deg))
-                and 0 < self.bmin_deg <= _MAX_BEAM_DEG and 0 < self.bmaj_deg <= _MAX_BEAM_DEG)
 
 
 def parse_beam(text: str) -> Beam:
@@ -104,7 +62,7 @@ def parse_beam(text: str) -> Beam:
     beam = Beam(bmaj / 3600.0, bmin / 3600.0, bpa)
     if not beam.usable:
         raise ConfigError(f"--beam {text}: beam axes must be positive arcsec below "
-                          f"{_MAX_BEAM_DEG * 3600:.0f}, e.g. --beam 5.4")
+                          f"{MAX_BEAM_DEG * 3600:.0f}, e.g. --beam 5.4")
     return beam
 
 
@@ -215,8 +173,6 @@ def resolve_beam(path: Path, header: fits.Header, *, override: Beam | None = Non
         ``"option"``, ``"header"``, ``"AIPS history"``, ``"CASA beam table"``,
         ``"<SURVEY> survey default"`` or ``"none"``.
     """
-    from caesar_mrcnn.io.survey_beams import survey_beam
-
     if override is not None:
         return override, "option"
     candidates = [("header", lambda: header_beam(header)),

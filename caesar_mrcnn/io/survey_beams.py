@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 from astropy.io import fits
 
-from caesar_mrcnn.io.beam import ARCSEC, Beam
+from caesar_mrcnn.io.beam_shape import ARCSEC, Beam
 
 # FIRST's beam is elongated north-south below this declination (deg).
 _FIRST_SOUTH_DEC = 4.5
