@@ -13,7 +13,9 @@ The rules checked:
    ``caesar_mrcnn.training``: finding and measuring sources never needs the training code;
 3. ``caesar_mrcnn.detection`` never imports ``caesar_mrcnn.zoo.pack`` (the maintainers' packing
    tool, which itself may use the training code);
-4. ``ssl_backbones`` never imports ``caesar_mrcnn``.
+4. ``ssl_backbones`` never imports ``caesar_mrcnn``;
+5. no module imports another module's private names (``from a.b import _helper``): what other
+   modules need is public, so that a private name can change with its module alone.
 
 Rules 2-4 hold for chains too: a detection module that imports a helper which imports the
 training code depends on the training code.
@@ -95,6 +97,24 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
             if hit is not None and hit != module:
                 out.add(hit)
     return out
+
+
+def private_imports(root: Path) -> list[str]:
+    """One line per ``from <project module> import _name`` in another module."""
+    modules = collect_modules(root)
+    lines = []
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+                continue
+            source = _resolve(node.module, modules)
+            if source is None or source == module:
+                continue
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    lines.append(f"private: {module} imports {alias.name} from {source}")
+    return sorted(lines)
 
 
 def build_graph(root: Path) -> dict[str, set[str]]:
@@ -224,7 +244,7 @@ def problems(root: Path) -> list[str]:
     """Every broken rule under ``root`` (the repository), one line each; empty when clean."""
     graph = build_graph(root)
     lines = [f"cycle: {' -> '.join(c)}" for c in cycles(graph)]
-    return lines + forbidden_edges(graph)
+    return lines + forbidden_edges(graph) + private_imports(root)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in found:
         print(line)
     if not found:
-        print("import graph: no cycle, no forbidden edge")
+        print("import graph: no cycle, no forbidden edge, no private import")
     return 1 if found else 0
 
 

@@ -25,7 +25,7 @@ def _run(root: Path) -> subprocess.CompletedProcess:
 def test_the_project_graph_is_clean():
     res = _run(REPO)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "no cycle, no forbidden edge" in res.stdout
+    assert "no cycle, no forbidden edge, no private import" in res.stdout
 
 
 def test_a_cycle_hidden_in_a_function_is_found(tmp_path):
@@ -58,6 +58,8 @@ def test_forbidden_directions_are_named(tmp_path):
         "caesar_mrcnn/measure/sources.py": "import caesar_mrcnn.zoo.pack\n",
         "ssl_backbones/__init__.py": "",
         "ssl_backbones/pretrain.py": "import caesar_mrcnn.training.loop\n",
+        "ssl_backbones/data.py": "def _stats():\n    pass\n\n\ndef _own():\n    _stats()\n",
+        "ssl_backbones/evaluate.py": "from ssl_backbones.data import _stats\n",
     })
     res = _run(tmp_path)
     assert res.returncode == 1
@@ -70,4 +72,5 @@ def test_forbidden_directions_are_named(tmp_path):
         "forbidden: caesar_mrcnn.measure.sources -> caesar_mrcnn.zoo.pack -> "
         "caesar_mrcnn.training.loop",
         "forbidden: ssl_backbones.pretrain -> caesar_mrcnn.training.loop",
+        "private: ssl_backbones.evaluate imports _stats from ssl_backbones.data",
     }
