@@ -19,12 +19,14 @@ data it claims must be in the file before any pixel is read.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import math
 import os
 import re
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,6 +165,41 @@ class _Source:
             self.release()
             raise NotFitsError(f"{path}: not a FITS file (no SIMPLE = T card at the start); "
                                "pass a FITS image")
+        try:
+            self.check_structure()
+        except BaseException:
+            self.release()
+            raise
+
+    def _fileobj(self):
+        if isinstance(self._content, io.BytesIO):
+            self._content.seek(0)
+            return contextlib.nullcontext(self._content)
+        return open(self._content, "rb")
+
+    def check_structure(self, max_hdus: int = 1000) -> None:
+        """Check the layout keywords of every header before astropy reads the file.
+
+        astropy trusts BITPIX, NAXIS and NAXISn: a negative axis length makes it step back
+        and read the same HDUs forever. Headers are walked here from their own keywords (no
+        data is read); one with impossible values is a one-line error. Whatever does not
+        parse as a header is left to astropy.
+        """
+        offset = 0
+        with self._fileobj() as fh:
+            for _ in range(max_hdus):
+                if offset >= self.size:
+                    return
+                fh.seek(offset)
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        header = fits.Header.fromfile(fh)
+                except Exception:  # not a header: astropy reports it (or ignores padding)
+                    return
+                start = fh.tell()
+                offset = start + _data_bytes(self.path, header)
+                offset += -offset % _FITS_BLOCK
 
     def open(self, memmap: bool = True) -> tuple[fits.HDUList, bool]:
         """``(hdul, truncation_warned)``; every failure becomes a one-line InputImageError."""
@@ -175,8 +212,8 @@ class _Source:
             try:
                 hdul = fits.open(content, memmap=memmap, mode="readonly",
                                  lazy_load_hdus=False)
-            except (OSError, ValueError, IndexError, KeyError, TypeError) as exc:
-                text = str(exc).replace("\n", " ")
+            except Exception as exc:  # astropy raises many types for malformed files
+                text = " ".join(str(exc).split()) or type(exc).__name__
                 claimed = self._claimed_bytes()
                 if claimed is not None and claimed > self.size:
                     raise TruncatedFitsError(f"{self.path}: file is truncated (the header "
@@ -216,6 +253,38 @@ class _Source:
         """Remove the temporary file of a large decompressed file (once it is open)."""
         release(self._tmp)
         self._tmp = None
+
+
+def _data_bytes(path: Path, header: fits.Header) -> int:
+    """Bytes of data a header announces, after checking its layout keywords are possible."""
+    def integer(key: str, default=None) -> int:
+        value = header.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TruncatedFitsError(f"{path}: header keyword {key} = {value!r} is not an "
+                                     "integer; the file is corrupt")
+        return int(value)
+
+    bitpix = integer("BITPIX")
+    naxis = integer("NAXIS")
+    if bitpix not in _BITPIX_DTYPE:
+        raise TruncatedFitsError(f"{path}: BITPIX = {bitpix} is not a FITS pixel type; the "
+                                 "file is corrupt")
+    if not 0 <= naxis <= 999:
+        raise TruncatedFitsError(f"{path}: NAXIS = {naxis} is outside 0..999; the file is "
+                                 "corrupt")
+    sizes = [integer(f"NAXIS{k}") for k in range(1, naxis + 1)]
+    if any(n < 0 for n in sizes):
+        raise TruncatedFitsError(f"{path}: negative axis length in the header (NAXISn = "
+                                 f"{sizes}); the file is corrupt")
+    pcount, gcount = integer("PCOUNT", 0), integer("GCOUNT", 1)
+    if pcount < 0 or gcount < 0:
+        raise TruncatedFitsError(f"{path}: negative PCOUNT/GCOUNT in the header; the file is "
+                                 "corrupt")
+    if not naxis:
+        return 0
+    groups = header.get("GROUPS") is True and sizes[0] == 0
+    npix = math.prod(sizes[1:] if groups else sizes)
+    return abs(bitpix) // 8 * gcount * (pcount + npix)
 
 
 def _check_complete(source: _Source, hdu, truncation_warned: bool) -> None:
@@ -508,11 +577,21 @@ class LazyImage:
         key[self._yaxis] = slice(y0, y1)
         key[self._xaxis] = slice(x0, x1)
         try:
-            raw = self._hdu.section[tuple(key)]
-        except (OSError, ValueError) as exc:
-            raise TruncatedFitsError(f"{self.path}: cannot read pixels ({exc}); the file is "
+            with warnings.catch_warnings():
+                # scaling overflows and invalid values of damaged data end up as NaN below
+                warnings.simplefilter("ignore", RuntimeWarning)
+                raw = self._hdu.section[tuple(key)]
+                out = np.array(raw, dtype=np.float32, copy=True)
+        except (OSError, ValueError, EOFError, zlib.error) as exc:
+            text = " ".join(str(exc).split())
+            raise TruncatedFitsError(f"{self.path}: cannot read pixels ({text}); the file is "
                                      "truncated or corrupt") from None
-        out = np.array(raw, dtype=np.float32, copy=True)
+        except Exception as exc:  # a damaged compressed tile fails inside astropy's codecs
+            if not isinstance(self._hdu, fits.CompImageHDU):
+                raise
+            text = " ".join(str(exc).split()) or type(exc).__name__
+            raise TruncatedFitsError(f"{self.path}: cannot decompress a tile ({text}); the "
+                                     "file is corrupt, copy it again") from None
         out[~np.isfinite(out)] = np.nan
         return out
 
