@@ -18,17 +18,6 @@ from caesar_mrcnn.evaluation.report import write_report
 from caesar_mrcnn.evaluation.scoring import score_detections
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from caesar_mrcnn.sim.writer import simulate_command
-
-    out = tmp_path_factory.mktemp("sim") / "tiny"
-    simulate_command(None, ["n_images=1", "field.nx=96", "field.ny=96", "compact.n=4",
-                            "extended.n=1", "extended.n_multisland=0", "spurious.n=1",
-                            "seed=3"], out, progress=False)
-    return out
-
-
 def test_parse_options():
     assert parse_snr_bins("3,5,10") == (3.0, 5.0, 10.0)
     for bad in ("3", "5,3", "a,b", "3,,5"):

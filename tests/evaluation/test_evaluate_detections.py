@@ -20,17 +20,6 @@ from caesar_mrcnn.evaluation.evaluate import (
 from caesar_mrcnn.evaluation.scoring import score_detections
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from caesar_mrcnn.sim.writer import simulate_command
-
-    out = tmp_path_factory.mktemp("sim") / "tiny"
-    simulate_command(None, ["n_images=1", "field.nx=96", "field.ny=96", "compact.n=4",
-                            "extended.n=1", "extended.n_multisland=0", "spurious.n=1",
-                            "seed=3"], out, progress=False)
-    return out
-
-
 def test_scores_from_the_json_equal_scores_from_the_run(tiny, tmp_path):
     samples = load_truth(tiny)
     cfg = infer_config(None, ["tile=128", "overlap=16", "min_snr=0"])
