@@ -53,6 +53,8 @@ class ImageInput:
         Beam major-axis FWHM (arcsec).
     valid : numpy.ndarray of bool
         Finite pixels.
+    pixel_arcsec : float
+        Pixel size (arcsec, geometric mean of the two axes).
     beam_source : str
         ``"header"``, ``"--beam"`` or ``"FITS reader"`` (a beam the reader inferred).
     """
@@ -62,6 +64,7 @@ class ImageInput:
     wcs: object
     beam_arcsec: float
     valid: np.ndarray
+    pixel_arcsec: float
     beam_source: str
 
 
@@ -160,7 +163,9 @@ def prepare_image(path: str | os.PathLike, beam, workdir: str | os.PathLike) -> 
                 hdu.header["BMIN"] = (use.bmin_deg, f"[deg] beam FWHM ({source})")
                 hdu.header["BPA"] = (use.bpa_deg, f"[deg] beam PA ({source})")
         hdul.writeto(run_path, output_verify="silentfix")
-    return ImageInput(path, run_path, img.wcs, use.bmaj_deg * 3600.0, img.valid, source)
+    pixel_arcsec = math.sqrt(img.pixel_scale_deg[0] * img.pixel_scale_deg[1]) * 3600.0
+    return ImageInput(path, run_path, img.wcs, use.bmaj_deg * 3600.0, img.valid, pixel_arcsec,
+                      source)
 
 
 def run_finders(images: Sequence[ImageInput], finders: Sequence[str] = FINDERS,
@@ -254,7 +259,10 @@ def score_reference(runs: Sequence[FinderRun], images: Sequence[ImageInput],
         Workarounds and failures, to print with the table.
     """
     by_path = {im.path: im for im in images}
-    inside = {im.path: reference[ref.inside_image(reference, im.wcs, im.valid)] for im in images}
+    # A reference position half a beam past a blanked edge still belongs to the image.
+    inside = {im.path: reference[ref.inside_image(reference, im.wcs, im.valid,
+                                                  im.beam_arcsec / im.pixel_arcsec / 2)]
+              for im in images}
     rows, notes = [], []
     for run in runs:
         notes += run.notes

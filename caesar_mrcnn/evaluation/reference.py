@@ -128,8 +128,9 @@ def read_reference(path: str | os.PathLike) -> Table:
     return out
 
 
-def inside_image(reference: Table, wcs, valid: np.ndarray) -> np.ndarray:
-    """Reference rows whose position falls on a finite pixel of the image.
+def inside_image(reference: Table, wcs, valid: np.ndarray, margin_pix: float = 0.0
+                 ) -> np.ndarray:
+    """Reference rows whose position lies in the image, on or near a finite pixel.
 
     Parameters
     ----------
@@ -139,8 +140,12 @@ def inside_image(reference: Table, wcs, valid: np.ndarray) -> np.ndarray:
         Celestial WCS of the image.
     valid : numpy.ndarray of bool, shape ``(ny, nx)``
         Finite pixels.
+    margin_pix : float
+        How far (pixels) from the nearest finite pixel a position may lie: a fitted centre can
+        fall just past a blanked edge (e.g. half a beam).
     """
     from astropy.coordinates import SkyCoord
+    from scipy import ndimage
 
     if not len(reference):
         return np.zeros(0, bool)
@@ -148,7 +153,9 @@ def inside_image(reference: Table, wcs, valid: np.ndarray) -> np.ndarray:
     ix, iy = np.rint(np.asarray(x)).astype(int), np.rint(np.asarray(y)).astype(int)
     ny, nx = valid.shape
     ok = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
-    ok[ok] = valid[iy[ok], ix[ok]]
+    near = valid if margin_pix <= 0 or valid.all() else (
+        ndimage.distance_transform_edt(~valid) <= margin_pix)
+    ok[ok] = near[iy[ok], ix[ok]]
     return ok
 
 
