@@ -166,3 +166,19 @@ def test_compare_reference_bad_inputs_fail_before_work(tmp_path, capsys):
         assert main(["compare", *args, "--out", str(out)]) != 0
         assert expected in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_inside_image_allows_a_margin_past_blanked_pixels():
+    from astropy.wcs import WCS
+
+    from caesar_mrcnn.evaluation.reference import inside_image
+
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval, wcs.wcs.crpix, wcs.wcs.cdelt = [150.0, 30.0], [1.0, 1.0], [-1 / 3600, 1 / 3600]
+    valid = np.ones((20, 20), bool)
+    valid[:, 10:] = False  # right half blanked
+    pts = [wcs.pixel_to_world_values(x, 5.0) for x in (5.0, 11.0, 15.0, 25.0)]
+    ref = Table({"ra": [p[0] for p in pts], "dec": [p[1] for p in pts]})
+    assert inside_image(ref, wcs, valid).tolist() == [True, False, False, False]
+    assert inside_image(ref, wcs, valid, margin_pix=2).tolist() == [True, True, False, False]
