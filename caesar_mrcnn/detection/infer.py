@@ -52,6 +52,7 @@ from caesar_mrcnn.detection.merge import merge_detections
 from caesar_mrcnn.detection.tile_input import TileInput
 from caesar_mrcnn.detection.tiling import Tile, detections_from_output, tile_grid
 from caesar_mrcnn.errors import AllNaNError, ConfigError, OutputError
+from caesar_mrcnn.io.output_lock import output_lock
 from caesar_mrcnn.measure.background import background_grid
 from ssl_backbones.radio_input import resample_factor
 
@@ -364,7 +365,10 @@ def infer_image(image_path: str | os.PathLike, *, weights: str | os.PathLike | N
         run_meta.update(_run_metadata(image, image_path, cfg))
         run_meta.update(metadata or {})
         objects, table = _measure(objects, image, shape, cfg, run_meta, background)
-        written = _write_outputs(outputs, objects, table, image, shape, run_meta)
+        # one writer at a time for the whole set: two runs writing the same paths leave one
+        # run's complete set, never a mix
+        with output_lock(outputs.values()):
+            written = _write_outputs(outputs, objects, table, image, shape, run_meta)
     log.info("%s: %d sources", image_path, len(objects))
     return InferResult(objects, table, used, written)
 
