@@ -28,7 +28,10 @@ done
 CM=${CAESAR_MRCNN:-caesar-mrcnn}
 PY=${PYTHON:-python3}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
-SIM=$HERE/configs/sim/reference.yaml
+# Configs by a path relative to the working folder (run this from the repository root): the
+# command lines stored in the models then name no machine's folders.
+CONFIGS=$(realpath --relative-to="$PWD" "$HERE/configs")
+SIM=$CONFIGS/sim/reference.yaml
 mkdir -p "$OUT"
 stamp() { echo "[$(date -u +%H:%M:%S)] $*"; }
 
@@ -46,7 +49,7 @@ fi
 # 2. self-supervised backbone (BYOL, ResNet18), then its float16 shipping copy in OUT/models
 if [ ! -f "$OUT/models/ssl_byol_r18.json" ]; then
     stamp "pretrain BYOL ResNet18"
-    $CM pretrain --config "$HERE/configs/pretrain/reference_byol_r18.yaml" --data "$OUT/cutouts" \
+    $CM pretrain --config "$CONFIGS/pretrain/reference_byol_r18.yaml" --data "$OUT/cutouts" \
         --out "$OUT/pretrain" --name ssl_byol_r18 --registry "$OUT/backbones" --no-progress
     $PY -m caesar_mrcnn.zoo.pack backbone "$OUT/backbones/ssl_byol_r18.npz" "$OUT/models"
 fi
@@ -58,12 +61,12 @@ export CAESAR_MRCNN_BACKBONES=$OUT/models
 if [ ! -f "$OUT/detect/detector.npz" ]; then
     stamp "train the detector"
     if [ -n "${DETECT_STOP_AT:-}" ]; then
-        $CM train --config "$HERE/configs/detect/reference_r18.yaml" --data "$OUT/train" \
+        $CM train --config "$CONFIGS/detect/reference_r18.yaml" --data "$OUT/train" \
             --backbone ssl_byol_r18 --out "$OUT/detect" --resume --stop-at "$DETECT_STOP_AT"
         $PY -m caesar_mrcnn.zoo.pack from-checkpoint "$OUT/detect" "$OUT/detect/detector.npz" \
             --step "$DETECT_STOP_AT"
     else
-        $CM train --config "$HERE/configs/detect/reference_r18.yaml" --data "$OUT/train" \
+        $CM train --config "$CONFIGS/detect/reference_r18.yaml" --data "$OUT/train" \
             --backbone ssl_byol_r18 --out "$OUT/detect" --resume
     fi
 fi
