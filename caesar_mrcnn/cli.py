@@ -177,8 +177,10 @@ def _add_pretrain(sub) -> None:
                    help="self-supervised method (default from the config, else byol)")
     p.add_argument("--arch", choices=("resnet18", "resnet50"),
                    help="backbone (default from the config, else resnet18)")
-    p.add_argument("--data", nargs="+", required=True, metavar="DIR|FITS",
-                   help="folder(s) of same-size FITS cutouts and/or large FITS images to sample")
+    p.add_argument("--data", nargs="+", default=[], metavar="DIR|FITS|MIRABEST",
+                   help="folder(s) of same-size FITS cutouts and/or large FITS images to sample; "
+                        "with data.input=snr3-v1 also MiraBest batches (folder or tarball); "
+                        "default: the config's data.sources")
     p.add_argument("--epochs", type=int, help="training epochs (default from the config)")
     p.add_argument("--batch-size", type=int, help="batch size per rank (default from config)")
     _add_common_config(p)
@@ -240,12 +242,30 @@ def _run_info(args) -> int:
 
 
 def _add_ssl_eval(sub) -> None:
-    p = sub.add_parser("ssl-eval", help="linear-probe and kNN accuracy of a frozen backbone",
-                       description="Stratified k-fold linear probe (logistic regression) and "
-                                   "weighted kNN on a labelled morphology folder.")
+    p = sub.add_parser("ssl-eval", help="linear-probe, kNN and fine-tuned accuracy of a "
+                                        "backbone beside its random-init twin",
+                       description="On MiraBest (batches folder or tarball): the official "
+                                   "split, linear probe, kNN and fine-tuning, accuracy with a "
+                                   "Wilson interval and F1. On a labelled morphology folder: "
+                                   "stratified k-fold linear probe and kNN.")
     p.add_argument("--backbone", required=True, metavar="NAME|PATH")
-    p.add_argument("--data", required=True, metavar="MORPHO_DIR",
-                   help="folder of FITS cutouts with a labels CSV (file,label)")
+    p.add_argument("--data", required=True, metavar="MORPHO_DIR|MIRABEST",
+                   help="folder of FITS cutouts with a labels CSV (file,label), or MiraBest "
+                        "(F_batches folder or MiraBest_F_batches.tar.gz)")
+    p.add_argument("--subset", choices=("confident", "full"), default="confident",
+                   help="MiraBest subset (default confident)")
+    p.add_argument("--protocol", choices=("official", "kfold"),
+                   help="official train/test split (MiraBest default) or k-fold (on MiraBest: "
+                        "its training images only)")
+    p.add_argument("--protocols", default="linear,knn",
+                   help="official split: comma-separated linear,knn,finetune (default "
+                        "linear,knn)")
+    p.add_argument("--finetune-epochs", type=int, default=15)
+    p.add_argument("--finetune-labels", type=int, action="append", default=[], metavar="N",
+                   help="also fine-tune on N stratified training labels (repeatable, e.g. 145)")
+    p.add_argument("--size", type=int, help="network input side (default from the backbone)")
+    p.add_argument("--no-twin", action="store_true",
+                   help="skip the random-init twin of the backbone")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--k", type=int, default=20, help="neighbours of the kNN classifier")
     p.add_argument("--seed", type=int, default=0)
@@ -263,7 +283,10 @@ def _run_ssl_eval(args) -> int:
 
     shipped = Path(__file__).resolve().parent / "weights"
     ssl_eval(args.backbone, args.data, folds=args.folds, seed=args.seed, k=args.k,
-             out=args.out, search_dirs=[shipped], registry=args.registry)
+             out=args.out, search_dirs=[shipped], registry=args.registry, subset=args.subset,
+             protocol=args.protocol, protocols=[p for p in args.protocols.split(",") if p],
+             size=args.size, finetune_epochs=args.finetune_epochs,
+             finetune_labels=args.finetune_labels, twin=not args.no_twin)
     return 0
 
 

@@ -245,3 +245,87 @@ def two_views(images, seed, cfg: AugmentConfig, size: int, channels: int):
     s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
     return (radio_view(images, s[0], cfg, size, channels),
             radio_view(images, s[1], cfg, size, channels))
+
+
+# -- views of SNR maps (data.input: snr3-v1) -----------------------------------------------------
+
+def snr_stretch(snr: tf.Tensor) -> tf.Tensor:
+    """``[B, H, W]`` or ``[B, H, W, 1]`` SNR maps -> ``[B, H, W, 3]`` through the fixed
+    stretches of :func:`ssl_backbones.radio_input.snr_channels` (the detector's input)."""
+    import tensorflow.experimental.numpy as tnp
+
+    from ssl_backbones.radio_input import snr_channels
+
+    x = tf.convert_to_tensor(snr, tf.float32)
+    if x.shape.rank == 4:
+        x = x[..., 0]
+    return tf.convert_to_tensor(snr_channels(x, xp=tnp))
+
+
+def snr_preprocess(snr, size: int) -> tf.Tensor:
+    """Deterministic network input of reference-sampled SNR maps ``[B, H, W]``: the centred
+    ``size x size`` (zero-padded when smaller), then :func:`snr_stretch`."""
+    x = tf.convert_to_tensor(snr, tf.float32)
+    if x.shape.rank == 3:
+        x = x[..., None]
+    x = tf.where(tf.math.is_finite(x), x, 0.0)
+    x = tf.image.resize_with_crop_or_pad(x, size, size)
+    return snr_stretch(x)
+
+
+def _zoom_crop(x, seeds, size: int, zoom_range):
+    """A window of ``size * z`` input pixels (``z`` drawn in ``zoom_range``, capped by the
+    cutout) at a random position, resized to ``size``: the beam sampling changes by 1/z."""
+    b = tf.shape(x)[0]
+    side = tf.cast(tf.shape(x)[1], tf.float32)
+    z = tf.exp(tf.random.stateless_uniform([b], seeds[0], math.log(zoom_range[0]),
+                                           math.log(zoom_range[1])))
+    frac = tf.minimum(size * z / side, 1.0)
+    pos = tf.random.stateless_uniform([b, 2], seeds[2])
+    y0 = pos[:, 0] * (1.0 - frac)
+    x0 = pos[:, 1] * (1.0 - frac)
+    boxes = tf.stack([y0, x0, y0 + frac, x0 + frac], axis=1)
+    return tf.image.crop_and_resize(x, boxes, tf.range(b), [size, size], method="bilinear")
+
+
+def snr_view(images, seed, cfg: AugmentConfig, size: int) -> tf.Tensor:
+    """One random view of a batch of reference-sampled SNR cutouts.
+
+    Crop at nearly the reference sampling (``cfg.zoom_range``), flips, 90 degree turns and a
+    small rotation, SNR scaling (``cfg.snr_scale``), Gaussian blur (``cfg.blur_*``, pixels) and
+    added noise in units of the rms (``cfg.snr_noise``, with ``cfg.noise_prob``), all on the
+    SNR map; then the fixed stretches (:func:`snr_stretch`).
+
+    Parameters
+    ----------
+    images : tf.Tensor
+        ``[B, H, W, 1]`` or ``[B, H, W]`` SNR maps (NaN allowed, read as 0).
+    seed : tf.Tensor
+        ``[2]`` integer seed; equal seeds give equal views.
+
+    Returns
+    -------
+    tf.Tensor
+        ``[B, size, size, 3]`` float32 in [0, 1].
+    """
+    x = tf.convert_to_tensor(images, tf.float32)
+    if x.shape.rank == 3:
+        x = x[..., None]
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), _N_SEEDS)
+    x = tf.where(tf.math.is_finite(x), x, 0.0)
+    x = _zoom_crop(x, seeds, size, cfg.zoom_range)
+    x = _flips_and_rot90(x, seeds, cfg.flip_prob, cfg.rot90)
+    x = _small_rotation(x, seeds, cfg.max_rotation_deg)
+    b = tf.shape(x)[0]
+    gain = tf.exp(tf.random.stateless_uniform([b], seeds[6], math.log(cfg.snr_scale[0]),
+                                              math.log(cfg.snr_scale[1])))
+    x = x * gain[:, None, None, None]
+    x = _gaussian_blur(x, seeds, cfg.blur_prob, cfg.blur_sigma)
+    x = _noise(x, seeds, cfg.noise_prob, cfg.snr_noise)
+    return snr_stretch(x)
+
+
+def two_snr_views(images, seed, cfg: AugmentConfig, size: int):
+    """Two independent :func:`snr_view` of a batch (seeds split from ``seed``)."""
+    s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+    return snr_view(images, s[0], cfg, size), snr_view(images, s[1], cfg, size)

@@ -41,6 +41,20 @@ class PretrainDataConfig:
     eval_stretches : list of str
         Fixed per-channel stretches used outside training (feature extraction, detector);
         cycled when shorter than ``channels``.
+    input : str
+        ``minmax``: each cutout min-max scaled, random stretches (the first backbones);
+        ``snr3-v1``: cutouts in noise units at the reference beam sampling, the fixed stretches
+        of ``ssl_backbones.radio_input`` (needs ``channels: 3``).
+    sources : list of dict
+        Weighted mix (``snr3-v1`` only), each ``{kind, path, weight}`` with ``kind`` one of
+        ``mirabest`` (training batches, labels ignored), ``fields`` (real FITS images, cut at
+        random and on sources) or ``folder`` (FITS cutouts, e.g. from ``make-cutouts``); see
+        ``ssl_backbones.sources``. Used when no ``--data`` is given.
+    mix_size : int
+        Cutouts per epoch drawn from ``sources`` by weight (0: the total of all sources).
+    eval_size : int
+        Side of the centred crop fed to the network outside training, at the reference sampling
+        (0: ``input_size``).
     """
 
     input_size: int = 64
@@ -49,8 +63,20 @@ class PretrainDataConfig:
     cutout_size: int = 96
     max_nan_fraction: float = 0.5
     eval_stretches: list[str] = field(default_factory=lambda: ["linear", "sqrt", "asinh"])
+    input: str = "minmax"
+    sources: list[dict] = field(default_factory=list)
+    mix_size: int = 0
+    eval_size: int = 0
 
     def validate(self) -> None:
+        if self.input not in ("minmax", "snr3-v1"):
+            raise PretrainConfigError("data.input: use minmax or snr3-v1")
+        if self.input == "snr3-v1" and self.channels != 3:
+            raise PretrainConfigError("data.channels: snr3-v1 views have 3 channels; set 3")
+        if self.sources and self.input != "snr3-v1":
+            raise PretrainConfigError("data.sources: needs data.input: snr3-v1")
+        if self.mix_size < 0 or self.eval_size < 0:
+            raise PretrainConfigError("data.mix_size, data.eval_size: must be >= 0")
         if self.input_size < 16:
             raise PretrainConfigError("data.input_size: must be at least 16 pixels")
         if self.channels < 1:
@@ -65,7 +91,13 @@ class PretrainDataConfig:
 
 @dataclass
 class AugmentConfig:
-    """Radio views: ranges and probabilities of each random transform (see ``augment.py``)."""
+    """Radio views: ranges and probabilities of each random transform (see ``augment.py``).
+
+    With ``data.input: snr3-v1`` the crop keeps the beam sampling within ``zoom_range``
+    (output/input pixel scale), ``snr_scale`` multiplies the SNR map, ``snr_noise`` is the
+    range of the std (in rms) of the Gaussian noise added with ``noise_prob``; the contrast
+    and stretch options do not apply (the stretches are fixed).
+    """
 
     crop_scale: tuple[float, float] = (0.35, 1.0)
     crop_ratio: tuple[float, float] = (0.75, 1.3333)
@@ -81,6 +113,9 @@ class AugmentConfig:
     blur_sigma: tuple[float, float] = (0.1, 1.5)
     noise_prob: float = 0.5
     noise_std: tuple[float, float] = (0.0, 0.05)
+    zoom_range: tuple[float, float] = (0.8, 1.25)
+    snr_scale: tuple[float, float] = (0.7, 1.4)
+    snr_noise: tuple[float, float] = (0.0, 1.0)
 
     def validate(self) -> None:
         lo, hi = self.crop_scale
@@ -96,6 +131,10 @@ class AugmentConfig:
         for key in ("flip_prob", "contrast_prob", "blur_prob", "noise_prob"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise PretrainConfigError(f"augment.{key}: must lie in [0, 1]")
+        if not 0.0 < self.zoom_range[0] <= self.zoom_range[1]:
+            raise PretrainConfigError("augment.zoom_range: need 0 < low <= high")
+        if not 0.0 < self.snr_scale[0] <= self.snr_scale[1]:
+            raise PretrainConfigError("augment.snr_scale: need 0 < low <= high")
         if self.blur_sigma[1] > 4.0:
             raise PretrainConfigError("augment.blur_sigma: at most 4 pixels")
 

@@ -233,11 +233,15 @@ def load_labelled(folder: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]
 
 
 def view_dataset(images: np.ndarray, batch_size: int, seed: int, epoch: int, augment_cfg,
-                 size: int, channels: int):
+                 size: int, channels: int, snr: bool = False):
     """``tf.data`` pipeline of one epoch: shuffled batches of two radio views.
 
     The shuffle order and every view depend only on ``(seed, epoch, batch index)``, so a run
     resumed at an epoch boundary sees the same data as an uninterrupted one.
+
+    With ``snr`` the images are reference-sampled SNR maps and the views are
+    :func:`ssl_backbones.augment.two_snr_views` (3 channels); otherwise
+    :func:`ssl_backbones.augment.two_views`.
 
     Yields
     ------
@@ -247,7 +251,7 @@ def view_dataset(images: np.ndarray, batch_size: int, seed: int, epoch: int, aug
     """
     import tensorflow as tf
 
-    from ssl_backbones.augment import two_views
+    from ssl_backbones.augment import two_snr_views, two_views
 
     ds = tf.data.Dataset.from_tensor_slices(images.astype(np.float32, copy=False))
     ds = ds.shuffle(len(images), seed=seed * 100003 + epoch, reshuffle_each_iteration=False)
@@ -258,6 +262,8 @@ def view_dataset(images: np.ndarray, batch_size: int, seed: int, epoch: int, aug
     @tf.autograph.experimental.do_not_convert
     def views(i, batch):
         s = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64) * 1000003 + i])
+        if snr:
+            return two_snr_views(batch, s, augment_cfg, size)
         return two_views(batch, s, augment_cfg, size, channels)
 
     return ds.map(views, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(2)

@@ -187,20 +187,36 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str], *,
                     error: ErrorType) -> dict[str, Any]:
     """Return a copy of nested ``data`` with each ``key.sub=value`` override applied.
 
-    A missing section, or one that is not a mapping, is replaced by a new mapping; type checks
-    happen later, when the dataclass is built.
+    A missing section, or one that is not a mapping, is replaced by a new mapping; a number
+    indexes an existing list (``data.sources.0.path=...``). Type checks happen later, when the
+    dataclass is built.
     """
     out = copy.deepcopy(dict(data))
     for text in overrides:
         keys, value = parse_override(text, error=error)
         node = out
-        for k in keys[:-1]:
+        for depth, k in enumerate(keys):
+            last = depth == len(keys) - 1
+            if isinstance(node, list):
+                if not k.isdigit() or int(k) >= len(node):
+                    raise error(f"override {text!r}: {k!r} is not an index of the "
+                                f"{len(node)}-item list {'.'.join(keys[:depth])}")
+                k = int(k)
+                if last:
+                    node[k] = value
+                    break
+                if not isinstance(node[k], dict | list):
+                    node[k] = {}
+                node = node[k]
+                continue
+            if last:
+                node[k] = value
+                break
             nxt = node.get(k)
-            if not isinstance(nxt, dict):
+            if not isinstance(nxt, dict | list):
                 nxt = {}
                 node[k] = nxt
             node = nxt
-        node[keys[-1]] = value
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -148,6 +149,19 @@ def extract_features(model, images: np.ndarray, input_size: int, stretches: Sequ
     return np.concatenate(out)
 
 
+def extract_snr_features(model, snr: np.ndarray, size: int, batch_size: int = 64
+                         ) -> np.ndarray:
+    """Frozen pooled features ``[N, D]`` of reference-sampled SNR maps ``[N, H, W]`` (centred
+    ``size x size``, fixed stretches of ``radio_input.snr_channels``)."""
+    from ssl_backbones.augment import snr_preprocess
+
+    out = []
+    for start in range(0, len(snr), batch_size):
+        x = snr_preprocess(snr[start:start + batch_size], size)
+        out.append(np.asarray(model(x, training=False)["pooled"]))
+    return np.concatenate(out)
+
+
 def knn_cv_accuracy(features: np.ndarray, labels: np.ndarray, n_classes: int,
                     folds: int = 5, seed: int = 0, k: int = 20) -> float:
     """Mean top-1 kNN accuracy over stratified folds (a cheap monitor during pretraining)."""
@@ -159,23 +173,35 @@ def knn_cv_accuracy(features: np.ndarray, labels: np.ndarray, n_classes: int,
 
 
 def format_table(result: dict[str, Any]) -> str:
-    """Text table of a :func:`ssl_eval` result (accuracies in per cent)."""
+    """Text table of a k-fold :func:`ssl_eval` result (accuracies in per cent), the backbone
+    beside its random-init twin."""
     lines = [f"backbone {result['backbone']} on {result['data']} "
              f"({result['n_samples']} cutouts, {result['n_classes']} classes, "
              f"{result['folds']}-fold)",
-             f"{'classifier':<14}{'top-1 (%)':>16}{'top-2 (%)':>16}"]
-    for name in ("linear_probe", "knn"):
-        r = result["results"][name]
-        cells = [f"{100 * r[m]['mean']:.1f} ± {100 * r[m]['std']:.1f}" for m in ("top1", "top2")]
-        lines.append(f"{name:<14}{cells[0]:>16}{cells[1]:>16}")
+             f"{'classifier':<26}{'top-1 (%)':>16}{'top-2 (%)':>16}"]
+    for variant, res in result["results"].items():
+        for name in ("linear_probe", "knn"):
+            r = res[name]
+            cells = [f"{100 * r[m]['mean']:.1f} ± {100 * r[m]['std']:.1f}"
+                     for m in ("top1", "top2")]
+            lines.append(f"{variant + ' ' + name:<26}{cells[0]:>16}{cells[1]:>16}")
     return "\n".join(lines)
 
 
 def ssl_eval(backbone: str, data: str | Path, folds: int = 5, seed: int = 0, k: int = 20,
              out: str | Path | None = None, search_dirs: Sequence[str | Path] = (),
-             registry: str | Path | None = None, stream: TextIO | None = None
-             ) -> dict[str, Any]:
-    """Evaluate a registered (or ``.npz``) backbone on a labelled morphology folder.
+             registry: str | Path | None = None, stream: TextIO | None = None,
+             subset: str = "confident", protocol: str | None = None,
+             protocols: Sequence[str] = ("linear", "knn"), size: int | None = None,
+             finetune_epochs: int = 15, finetune_labels: Sequence[int] = (),
+             twin: bool = True) -> dict[str, Any]:
+    """Evaluate a registered (or ``.npz``) backbone on labelled radio galaxies.
+
+    ``data`` is a labelled morphology folder (stratified k-fold), or MiraBest as distributed
+    (the ``F_batches`` folder or the tarball): by default the official split with the
+    ``protocols`` of :mod:`ssl_backbones.mirabest_eval`; ``protocol="kfold"`` runs the k-fold
+    on the subset's training images only. Every figure is given for the backbone and for its
+    random-init twin (``twin=False`` skips the twin).
 
     Prints a table to ``stream`` (default stdout) and writes the result as JSON to ``out``
     (default ``ssl_eval_<backbone name>.json`` in the current folder) atomically.
@@ -183,11 +209,11 @@ def ssl_eval(backbone: str, data: str | Path, folds: int = 5, seed: int = 0, k: 
     Returns
     -------
     dict
-        Backbone name, data folder, sample and class counts, and :func:`cross_validate`'s
-        result under ``"results"``.
+        Backbone name, data, sample and class counts, and the results under ``"results"``
+        (``{"pretrained": ..., "random_init": ...}``).
     """
     from ssl_backbones.atomic import atomic_target
-    from ssl_backbones.data import load_labelled
+    from ssl_backbones.mirabest import is_mirabest
     from ssl_backbones.registry import load_backbone
 
     if folds < 2:
@@ -197,23 +223,76 @@ def ssl_eval(backbone: str, data: str | Path, folds: int = 5, seed: int = 0, k: 
     if out is not None and Path(out).is_dir():
         raise PretrainConfigError(f"--out {out}: is a folder; give a file name such as "
                                   "ssl_eval.json")
-    images, labels, classes = load_labelled(data)
+    mirabest = is_mirabest(data)
+    protocol = protocol or ("official" if mirabest else "kfold")
+    if protocol not in ("official", "kfold"):
+        raise PretrainConfigError(f"--protocol {protocol}: use official or kfold")
+    if protocol == "official" and not mirabest:
+        raise PretrainConfigError(f"--protocol official: {data} is not MiraBest; give the "
+                                  "F_batches folder or MiraBest_F_batches.tar.gz, or use kfold")
     model, meta = load_backbone(backbone, search_dirs, registry)
-    prep = meta.get("preprocessing", {})
-    size = int(prep.get("input_size", meta.get("input_size", images.shape[1])))
-    stretches = prep.get("stretches", ["linear"])
-    feats = extract_features(model, images, size, stretches, int(meta["in_channels"]))
-    result = {
-        "backbone": meta.get("name", str(backbone)), "backbone_path": meta.get("path"),
-        "data": str(data), "n_samples": int(len(labels)), "n_classes": len(classes),
-        "classes": classes, "class_counts": np.bincount(labels, minlength=len(classes)).tolist(),
-        "folds": int(folds), "seed": int(seed), "knn_k": int(k),
-        "results": cross_validate(feats, labels, len(classes), folds, seed, k),
-    }
+    t0 = time.time()
+    say = (lambda msg: print(msg, file=stream or sys.stderr))
+    if protocol == "official":
+        from ssl_backbones.mirabest_eval import evaluate_official, format_official
+
+        result = evaluate_official(lambda: load_backbone(backbone, search_dirs, registry)[0],
+                                   meta, data, subset, protocols, size, k, seed,
+                                   finetune_epochs, finetune_labels, twin, log=say)
+        table = format_official
+    else:
+        result = _kfold(model, meta, data, subset if mirabest else None, folds, seed, k, size,
+                        twin)
+        table = format_table
+    result = {"backbone": meta.get("name", str(backbone)), "backbone_path": meta.get("path"),
+              "backbone_input": meta.get("input_name", "minmax"), "data": str(data),
+              "protocol": protocol, **result, "wall_s": round(time.time() - t0, 1)}
     out_path = Path(out) if out else Path(f"ssl_eval_{result['backbone']}.json")
     with atomic_target(out_path, error=PretrainConfigError) as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
     result["json"] = str(out_path)
-    print(format_table(result), file=stream or sys.stdout)
+    print(table(result), file=stream or sys.stdout)
     print(f"wrote {out_path}", file=stream or sys.stdout)
     return result
+
+
+def _kfold(model, meta: dict[str, Any], data, subset: str | None, folds: int, seed: int,
+           k: int, size: int | None, twin: bool) -> dict[str, Any]:
+    """Stratified k-fold linear probe and kNN, for the backbone and its random-init twin, on a
+    labelled folder or on MiraBest's training images of ``subset``."""
+    from ssl_backbones.mirabest_eval import Inputs, random_twin
+
+    inputs = Inputs(meta, size)
+    if subset is not None:
+        images, labels = inputs.load(data, subset, "train")
+        classes = ["FRI", "FRII"]
+    else:
+        from ssl_backbones.data import load_labelled
+
+        images, labels, classes = load_labelled(data)
+        if inputs.snr:
+            images = _folder_snr(images)
+        else:
+            images = images[..., 0]
+    models = [("pretrained", model)] + ([("random_init", random_twin(meta, seed))]
+                                        if twin else [])
+    results = {name: cross_validate(inputs.features(m, images), labels, len(classes), folds,
+                                    seed, k) for name, m in models}
+    return {"n_samples": int(len(labels)), "n_classes": len(classes), "classes": classes,
+            "subset": subset,
+            "class_counts": np.bincount(labels, minlength=len(classes)).tolist(),
+            "folds": int(folds), "seed": int(seed), "knn_k": int(k), "input_size": inputs.size,
+            "results": results}
+
+
+def _folder_snr(images: np.ndarray) -> np.ndarray:
+    """Labelled cutouts ``[N, H, W, 1]`` (image units) as SNR maps ``[N, H, W]``, each scaled
+    by its own sigma-clipped median and rms (no resampling: no beam is known here)."""
+    from ssl_backbones.fields import _robust_stats
+
+    out = []
+    for im in images[..., 0]:
+        med, rms = _robust_stats(im)
+        rms = rms if np.isfinite(rms) and rms > 0 else 1.0
+        out.append(np.where(np.isfinite(im), (im - med) / rms, 0.0))
+    return np.asarray(out, dtype=np.float32)

@@ -179,7 +179,7 @@ def pretrain(cfg: PretrainConfig, data: Sequence[str | Path], out: str | Path,
     from tqdm import tqdm
 
     from ssl_backbones import distributed
-    from ssl_backbones.data import data_digest, load_labelled, load_pretrain_data, view_dataset
+    from ssl_backbones.data import data_digest, load_pretrain_data, view_dataset
     from ssl_backbones.registry import check_export_target, export_backbone
 
     cfg.validate()
@@ -197,8 +197,22 @@ def pretrain(cfg: PretrainConfig, data: Sequence[str | Path], out: str | Path,
         _check_resume_config(out, cfg)
 
     d, t = cfg.data, cfg.train
-    images, files = load_pretrain_data(data, d.cutout_size, d.cutouts_per_image, t.seed,
-                                       d.max_nan_fraction)
+    snr_input = d.input == "snr3-v1"
+    mix_summary = None
+    if snr_input:
+        from ssl_backbones.sources import auto_sources, load_mix
+
+        specs = d.sources if d.sources and not data else auto_sources(data)
+        if not specs:
+            raise PretrainConfigError("--data: give MiraBest batches, real images or cutout "
+                                      "folders, or list them under data.sources")
+        images, files, mix_summary = load_mix(specs, d.cutout_size, t.seed,
+                                              d.cutouts_per_image, d.mix_size)
+    else:
+        if not data:
+            raise PretrainConfigError("--data: give a folder of cutouts or FITS images")
+        images, files = load_pretrain_data(data, d.cutout_size, d.cutouts_per_image, t.seed,
+                                           d.max_nan_fraction)
     # Every rank runs the same number of steps (collectives must pair up): use the smallest
     # shard, which holds at least floor(N / size) cutouts.
     steps_per_epoch = (len(images) // ctx.size) // t.batch_size
@@ -222,7 +236,7 @@ def pretrain(cfg: PretrainConfig, data: Sequence[str | Path], out: str | Path,
         log.info("resuming %s after epoch %d (step %d)", out, start_epoch, step)
     method.broadcast_state()
 
-    probe = load_labelled(probe_data) if probe_data else None
+    probe = _load_probe(probe_data) if probe_data else None
     writer = None
     if ctx.is_root:
         out.mkdir(parents=True, exist_ok=True)
@@ -242,7 +256,7 @@ def pretrain(cfg: PretrainConfig, data: Sequence[str | Path], out: str | Path,
     try:
         for epoch in range(start_epoch, t.epochs):
             ds = view_dataset(local, t.batch_size, data_seed, epoch, cfg.augment,
-                              d.input_size, d.channels).take(steps_per_epoch)
+                              d.input_size, d.channels, snr=snr_input).take(steps_per_epoch)
             epoch_sum = 0.0
             for v1, v2 in ds:
                 metrics = train_step(v1, v2, tf.constant(step, tf.int64))
@@ -282,6 +296,7 @@ def pretrain(cfg: PretrainConfig, data: Sequence[str | Path], out: str | Path,
                               "losses": losses, "epoch_losses": epoch_losses,
                               "embedding_std": last_std, "weights": None}
     if ctx.is_root:
+        extra = _input_meta(cfg, mix_summary) if snr_input else {}
         meta = {
             "method": cfg.method.name, "arch": cfg.method.arch,
             "in_channels": d.channels, "input_size": d.input_size,
@@ -294,19 +309,51 @@ def pretrain(cfg: PretrainConfig, data: Sequence[str | Path], out: str | Path,
             "epochs": t.epochs, "steps": step, "global_batch": global_batch,
             "ranks": ctx.size, "n_cutouts": int(len(images)),
             "data_digest": data_digest(files), "final_loss": epoch_losses[-1] if epoch_losses
-            else None, "config": to_dict(cfg),
+            else None, "config": to_dict(cfg), **extra,
         }
         result["weights"] = str(export_backbone(method.backbone, name, meta, registry))
     ctx.barrier()
     return result
 
 
+def _input_meta(cfg: PretrainConfig, mix_summary) -> dict[str, Any]:
+    """Metadata of an ``snr3-v1`` backbone: the input definition the detector checks, and how
+    the deterministic input is made."""
+    from ssl_backbones.radio_input import INPUT_NAME, REFERENCE_BEAM_PIX
+
+    return {"input_name": INPUT_NAME, "reference_beam_pix": REFERENCE_BEAM_PIX,
+            "sources": mix_summary,
+            "preprocessing": {"input_name": INPUT_NAME, "units": "snr (image - background) / rms",
+                              "reference_beam_pix": REFERENCE_BEAM_PIX, "nan_value": 0.0,
+                              "input_size": eval_size(cfg), "crop": "centre",
+                              "stretches": "radio_input.snr_channels"}}
+
+
+def eval_size(cfg: PretrainConfig) -> int:
+    """Side of the deterministic network input outside training (pixels)."""
+    return cfg.data.eval_size or cfg.data.input_size
+
+
+def _load_probe(path):
+    """A labelled folder, or MiraBest (its confident training images)."""
+    from ssl_backbones.data import load_labelled
+    from ssl_backbones.mirabest import is_mirabest, load_subset
+
+    if is_mirabest(path):
+        images, labels, _ = load_subset(path, "confident", "train")
+        return images[..., None], labels, ["FRI", "FRII"]
+    return load_labelled(path)
+
+
 def _probe_accuracy(method, probe, cfg: PretrainConfig) -> float:
-    from ssl_backbones.evaluate import extract_features, knn_cv_accuracy
+    from ssl_backbones.evaluate import extract_features, extract_snr_features, knn_cv_accuracy
 
     images, labels, classes = probe
-    feats = extract_features(method.backbone, images, cfg.data.input_size, eval_stretches(cfg),
-                             cfg.data.channels)
+    if cfg.data.input == "snr3-v1":
+        feats = extract_snr_features(method.backbone, images[..., 0], eval_size(cfg))
+    else:
+        feats = extract_features(method.backbone, images, cfg.data.input_size,
+                                 eval_stretches(cfg), cfg.data.channels)
     return knn_cv_accuracy(feats, labels, len(classes), seed=cfg.train.seed)
 
 

@@ -76,8 +76,9 @@ def test_cli_byol_resume_list_and_evaluate(tmp_path, make_cutouts, capsys):
     assert "linear_probe" in table and "knn" in table and "±" in table
     result = json.loads(result_json.read_text())
     assert result["n_classes"] == 3 and result["folds"] == 3
-    for clf in ("linear_probe", "knn"):
-        assert 0.0 <= result["results"][clf]["top1"]["mean"] <= 1.0
+    for variant in ("pretrained", "random_init"):
+        for clf in ("linear_probe", "knn"):
+            assert 0.0 <= result["results"][variant][clf]["top1"]["mean"] <= 1.0
 
     assert main(["ssl-eval", "--backbone", "ssl_nope", "--data", str(morpho),
                  "--registry", str(reg)]) == 2
