@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import tempfile
 import time
 from collections.abc import Sequence
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from caesar_mrcnn.errors import CaesarError, ConfigError, DatasetError
+from caesar_mrcnn.errors import ConfigError, DatasetError
 from caesar_mrcnn.evaluation import finders as finder_runs
 from caesar_mrcnn.evaluation import reference as ref
 
@@ -234,11 +235,32 @@ def run_finders(images: Sequence[ImageInput], finders: Sequence[str] = FINDERS,
                         run.catalog, run.wall_s = runner(image.run_path, tmp, cores=cores)
                     run.notes += [f"{image.path.name}: {n}"
                                   for n in run.catalog.meta.get("notes", [])]
-            except CaesarError as exc:  # FinderError, or caesar-mrcnn refusing the image
-                log.warning("%s on %s: %s", name, image.path, exc)
-                run.status = f"failed: {exc}"
-                run.notes.append(f"{name} failed on {image.path.name}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - a finder's crash is a result to report
+                why = one_line(exc)
+                log.warning("%s on %s: %s", name, image.path, why)
+                run.status = f"failed: {why}"
+        failed: dict[str, list[str]] = {}
+        for run in runs:
+            if run.finder == name and run.status.startswith("failed: "):
+                failed.setdefault(run.status[len("failed: "):], []).append(run.image.name)
+        for why, names in failed.items():
+            shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+            runs[-1].notes.append(f"{name} failed on {len(names)} image(s) ({shown}): {why}")
     return runs
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message on one line: colour codes removed; Keras' preamble ("Exception
+    encountered when calling ...") and argument dump skipped."""
+    lines = [ln.strip() for ln in _ANSI.sub("", str(exc)).splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith("Exception encountered when calling")]
+    cut = next((i for i, ln in enumerate(lines) if ln.startswith("Arguments received")),
+               len(lines))
+    text = " ".join(lines[:cut]) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 REFERENCE_COLUMNS = ("finder", "image", "status", "n_reference", "n_found", "n_entries",
@@ -291,8 +313,9 @@ def _with_totals(table: Table) -> Table:
     for label in dict.fromkeys(table["finder"]):
         sel = table[table["finder"] == label]
         ok = sel["status"] == "ok"
-        status = "ok" if ok.all() else ("; ".join(sorted(set(sel["status"][~ok])))
-                                        if not ok.any() else f"ok on {ok.sum()}/{len(sel)}")
+        failed = sorted(set(sel["status"][~ok]))
+        status = ("ok" if ok.all() else f"ok on {ok.sum()}/{len(sel)} (see notes)" if ok.any()
+                  else failed[0] if len(failed) == 1 else "failed (see notes)")
         counts = [int(sel[c][ok].sum()) if ok.any() else -1
                   for c in ("n_found", "n_entries", "n_matching", "n_fragmented")]
         out.add_row((label, "all images", status, int(sel["n_reference"].sum()), *counts,
@@ -357,8 +380,9 @@ def score_galaxies(runs: Sequence[FinderRun], images: Sequence[ImageInput],
     rows = []
     for label, a in agg.items():
         status = ("ok" if a["ran"] == a["n"] else
-                  "; ".join(sorted(a["status"])) if a["ran"] == 0 else
-                  f"ok on {a['ran']}/{a['n']}")
+                  next(iter(a["status"])) if a["ran"] == 0 and len(a["status"]) == 1 else
+                  "failed (see notes)" if a["ran"] == 0 else
+                  f"ok on {a['ran']}/{a['n']} (see notes)")
         ran = a["ran"] > 0
         rows.append((label, status, a["n"], a["one"] if ran else -1,
                      a["ext"] if ran and a["classes"] else -1, a["split"] if ran else -1,

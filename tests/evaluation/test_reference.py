@@ -182,3 +182,42 @@ def test_inside_image_allows_a_margin_past_blanked_pixels():
     ref = Table({"ra": [p[0] for p in pts], "dec": [p[1] for p in pts]})
     assert inside_image(ref, wcs, valid).tolist() == [True, False, False, False]
     assert inside_image(ref, wcs, valid, margin_pix=2).tolist() == [True, True, False, False]
+
+
+def test_one_line_failure_messages():
+    from caesar_mrcnn.evaluation.compare_real import one_line
+
+    keras = ValueError("Exception encountered when calling MaskRCNN.call().\n\n"
+                       "\x1b[1mimages: height and width must be multiples of 32\x1b[0m\n\n"
+                       "Arguments received by MaskRCNN.call():\n  • images=tf.Tensor(...)")
+    assert one_line(keras) == "images: height and width must be multiples of 32"
+    assert one_line(RuntimeError()) == "RuntimeError"
+    assert len(one_line(RuntimeError("x" * 500))) == 200
+
+
+def test_score_galaxies_two_caesar_rows_and_failures(tmp_path):
+    from caesar_mrcnn.evaluation.compare_real import FinderRun, Galaxy, score_galaxies
+    from caesar_mrcnn.evaluation.compare_report import galaxies_markdown
+
+    images = []
+    for k in range(2):  # ImageInput-like: only path and beam are read
+        path = tmp_path / f"g{k}.fits"
+        images.append(type("Im", (), {"path": path, "beam_arcsec": 5.0})())
+    gals = [Galaxy(im.path, 150.0, DEC0, 60.0) for im in images]
+    cat = Table({"ra": [150.0, offset(100)[0]], "dec": [DEC0, DEC0],
+                 "class": ["extended", "spurious"]})
+    runs = [FinderRun("caesar-mrcnn", images[0].path, catalog=cat, wall_s=2.0),
+            FinderRun("caesar-mrcnn", images[1].path, catalog=cat[:1], wall_s=1.0),
+            FinderRun("pybdsf", images[0].path, catalog=cat[:0], wall_s=1.0),
+            FinderRun("pybdsf", images[1].path, status="failed: no beam")]
+    summary, per_image, _ = score_galaxies(runs, images, gals)
+    by = {r["finder"]: r for r in summary}
+    assert by[finders.CAESAR_ALL]["one_entry_extended"] == 2
+    assert by[finders.CAESAR_ALL]["elsewhere"] == 1  # the spurious entry, 100" away
+    assert by[finders.CAESAR_NO_SPURIOUS]["elsewhere"] == 0
+    assert by[finders.CAESAR_ALL]["wall_s"] == 3.0
+    p = by["pybdsf"]
+    assert (p["missed"], p["one_entry_extended"]) == (1, -1) and p["status"].startswith("ok on 1/2")
+    assert len(per_image) == 5
+    md = galaxies_markdown(summary)
+    assert "(no classes)" in md and "| pybdsf | 0/2 |" in md
