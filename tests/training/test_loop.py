@@ -178,6 +178,11 @@ def test_interrupted_run_resumes_to_the_same_weights(sim_dir, tmp_path):
     record = read_detector(tmp_path / "part" / "detector.npz")[0]["provenance"]
     assert record["data"] == [str(sim_dir)] and record["data_digest"]
     assert record["resumed_from"]["data_digest"] == record["data_digest"]
+    # The detector of an earlier checkpoint records the run that wrote that checkpoint.
+    from caesar_mrcnn.zoo.pack import detector_from_checkpoint
+
+    early = detector_from_checkpoint(tmp_path / "part", tmp_path / "early.npz", step=2)
+    assert read_detector(early)[0]["provenance"] == record["resumed_from"]
 
 
 def test_sigterm_stops_the_command_with_a_checkpoint(sim_dir, tmp_path):
