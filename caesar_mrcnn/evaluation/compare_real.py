@@ -86,31 +86,17 @@ class FinderRun:
 
 
 def parse_beam_arcsec(text: str | None):
-    """``BMAJ[,BMIN[,BPA]]`` (arcsec, arcsec, deg) as a :class:`~caesar_mrcnn.io.fits.Beam`.
+    """``BMAJ[,BMIN[,BPA]]`` (arcsec, arcsec, deg) as a :class:`~caesar_mrcnn.io.beam.Beam`,
+    or None; the one parser of ``--beam`` (:func:`caesar_mrcnn.io.beam.parse_beam`).
 
     Raises
     ------
     ConfigError
         One line naming ``--beam`` when the text is not one to three numbers with positive axes.
     """
-    from caesar_mrcnn.io import fits as fits_io
+    from caesar_mrcnn.io.beam import parse_beam
 
-    if text is None:
-        return None
-    if hasattr(fits_io, "parse_beam"):  # the one parser of --beam, where the FITS reader has it
-        return fits_io.parse_beam(text)
-    try:
-        parts = [float(p) for p in str(text).split(",")]
-    except ValueError:
-        parts = []
-    if not 1 <= len(parts) <= 3 or not all(math.isfinite(p) for p in parts):
-        raise ConfigError(f"--beam {text}: give BMAJ[,BMIN[,BPA]] in arcsec (BPA in deg), "
-                          "e.g. --beam 5.4")
-    bmaj = parts[0]
-    bmin = parts[1] if len(parts) > 1 else bmaj
-    if not (bmaj > 0 and bmin > 0):
-        raise ConfigError(f"--beam {text}: the beam axes must be positive")
-    return fits_io.Beam(bmaj / 3600.0, bmin / 3600.0, parts[2] if len(parts) > 2 else 0.0)
+    return None if text is None else parse_beam(text)
 
 
 def prepare_image(path: str | os.PathLike, beam, workdir: str | os.PathLike) -> ImageInput:
