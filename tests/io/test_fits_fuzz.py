@@ -130,16 +130,33 @@ def _bases(rng) -> list[Base]:
             out.append(_base_from_cards(Path(rel).stem[:24], _raw_cards(path), rng))
     from astropy.wcs import WCS
 
-    for k, (ctype, naxis) in enumerate([(("RA---SIN", "DEC--SIN"), 2),
-                                        (("GLON-CAR", "GLAT-CAR"), 2),
-                                        (("RA---TAN", "DEC--TAN", "FREQ", "STOKES"), 4)]):
+    # simulated headers: projections, frames, extra axes, rotation, beams the ways files keep them
+    variants = [(("RA---SIN", "DEC--SIN"), 0.0, "header"),
+                (("RA---TAN", "DEC--TAN"), 30.0, "header"),
+                (("GLON-CAR", "GLAT-CAR"), 0.0, "header"),
+                (("RA---NCP", "DEC--NCP"), -12.0, "aips"),
+                (("RA---SIN", "DEC--SIN", "FREQ"), 0.0, "none"),
+                (("RA---TAN", "DEC--TAN", "FREQ", "STOKES"), 0.0, "survey"),
+                (("RA---SIN", "DEC--SIN", "STOKES", "FREQ"), 75.0, "header")]
+    for k, (ctype, angle, beam) in enumerate(variants):
+        naxis = len(ctype)
         w = WCS(naxis=naxis)
         w.wcs.ctype = list(ctype)
-        w.wcs.crval = [150.0, 2.0, 1.4e9, 1.0][:naxis]
-        w.wcs.crpix = [NX / 2, NY / 2, 1.0, 1.0][:naxis]
-        w.wcs.cdelt = [-1.0 / 3600, 1.0 / 3600, 1e6, 1.0][:naxis]
+        w.wcs.crval = [150.0, 2.0] + [1.4e9 if c == "FREQ" else 1.0 for c in ctype[2:]]
+        w.wcs.crpix = [NX / 2, NY / 2] + [1.0] * (naxis - 2)
+        w.wcs.cdelt = [-1.0 / 3600, 1.0 / 3600] + [1e6] * (naxis - 2)
+        t = np.radians(angle)
+        pc = np.eye(naxis)
+        pc[:2, :2] = [[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]
+        w.wcs.pc = pc
         hdr = w.to_header()
-        hdr["BMAJ"], hdr["BMIN"], hdr["BPA"], hdr["BUNIT"] = 3e-3, 2e-3, 10.0, "JY/BEAM"
+        hdr["BUNIT"] = "JY/BEAM"
+        if beam == "header":
+            hdr["BMAJ"], hdr["BMIN"], hdr["BPA"] = 3e-3, 2e-3, 10.0
+        elif beam == "aips":
+            hdr.add_history("AIPS   CLEAN BMAJ=  3.0000E-03 BMIN=  2.0000E-03 BPA=  10.00")
+        elif beam == "survey":
+            hdr["SURVEY"] = "NVSS"
         hdr["NAXIS"] = naxis
         out.append(_base_from_cards(f"sim{k}", _cards(hdr), rng))
     return out
@@ -361,7 +378,7 @@ def _read(path: Path):
 
 
 def test_corpus_is_large_and_reproducible():
-    assert len(CORPUS) >= 200 or not REAL.is_dir()
+    assert len(CORPUS) >= 200
     again = _corpus()
     assert [(n, e, d) for n, e, d in again] == [(n, e, d) for n, e, d in CORPUS]
 
