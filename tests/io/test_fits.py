@@ -9,12 +9,13 @@ import math
 import os
 import tempfile
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
-from astropy.wcs import WCS
+from astropy.wcs import WCS, FITSFixedWarning
 
 from caesar_mrcnn.errors import (
     AllNaNError,
@@ -485,3 +486,29 @@ def test_rotated_wcs_rotates_position_angles_of_a_real_image(tmp_path):
     ra, dec = w30.all_pix2world(np.asarray(t30["x_w"]), np.asarray(t30["y_w"]), 0)
     np.testing.assert_allclose(np.asarray(t30["ra"]), ra, atol=1e-9)
     np.testing.assert_allclose(np.asarray(t30["dec"]), dec, atol=1e-9)
+
+
+def test_skewed_cd_matrix_of_a_cube_keeps_positions(tmp_path):
+    hdr = radio_header(naxis=4)
+    for key in ("CDELT1", "CDELT2", "PC1_1", "PC1_2", "PC2_1", "PC2_2"):
+        hdr.remove(key, ignore_missing=True)
+    # rotated by 20 deg and skewed: x and y axes not perpendicular on the sky
+    cd = np.array([[-PIX_DEG * 0.94, PIX_DEG * 0.40], [PIX_DEG * 0.30, PIX_DEG * 0.95]])
+    for i in range(2):
+        for j in range(2):
+            hdr[f"CD{i + 1}_{j + 1}"] = cd[i, j]
+    path = tmp_path / "skew.fits"
+    fits.PrimaryHDU(noise_image((1, 1, 32, 40)), hdr).writeto(path)
+    img = read_image(path)
+    x, y = np.array([0.0, 13.5, 39.0]), np.array([0.0, 7.0, 31.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)  # CD on a 4-axis header: fixed
+        expected = WCS(hdr).celestial.all_pix2world(x, y, 0)
+    np.testing.assert_allclose(img.wcs.all_pix2world(x, y, 0), expected, atol=1e-10)
+    # the 2D header written back keeps them too
+    write_image(tmp_path / "plane.fits", img.data, img.header)
+    back = read_image(tmp_path / "plane.fits")
+    np.testing.assert_allclose(back.wcs.all_pix2world(x, y, 0), expected, atol=1e-10)
+    # pixel area from the determinant, not from the diagonal alone
+    area = abs(np.linalg.det(cd))
+    assert img.pixel_scale_deg[0] * img.pixel_scale_deg[1] == pytest.approx(area, rel=0.1)
