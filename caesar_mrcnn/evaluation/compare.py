@@ -307,8 +307,9 @@ def compare(data: str | Path, out: str | Path, weights: str | Path | None = None
     -------
     summary, bins : astropy.table.Table
     """
+    from caesar_mrcnn.detection.command import infer_config
     from caesar_mrcnn.evaluation.compare_report import write_comparison
-    from caesar_mrcnn.evaluation.evaluate import infer_config, load_truth, parse_snr_bins
+    from caesar_mrcnn.evaluation.evaluate import load_truth, parse_snr_bins
     from caesar_mrcnn.evaluation.report import check_output_folder
 
     bins = parse_snr_bins(snr_bins)

@@ -419,8 +419,8 @@ def compare_reference(images: Sequence[str | os.PathLike], reference: str | os.P
         :data:`REFERENCE_COLUMNS`, per finder row and image (plus totals for several images).
     notes : list of str
     """
+    from caesar_mrcnn.detection.command import infer_config
     from caesar_mrcnn.evaluation.compare_report import write_reference_comparison
-    from caesar_mrcnn.evaluation.evaluate import infer_config
     from caesar_mrcnn.evaluation.report import check_output_folder
 
     if not images:

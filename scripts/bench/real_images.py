@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"no real data under {real}; give --real DIR")
     finders = args.finders.split(",")
     parts = set(args.parts.split(","))
-    from caesar_mrcnn.evaluation.evaluate import infer_config
+    from caesar_mrcnn.detection.command import infer_config
 
     cfg = infer_config(None) if "caesar-mrcnn" in finders else None
     command = "python scripts/bench/real_images.py " + " ".join(argv or sys.argv[1:])

@@ -110,8 +110,8 @@ def test_compare_rejects_bad_inputs(tmp_path):
 
 
 def test_compare_scores_caesar_catalogue_with_a_perfect_predictor(tmp_path):
+    from caesar_mrcnn.detection.command import infer_config
     from caesar_mrcnn.detection.detector import TruthPredictor
-    from caesar_mrcnn.evaluation.evaluate import infer_config
 
     sample = make_field(tmp_path / "field.fits")
     cfg = infer_config(None, ["tile=256", "overlap=16"])
