@@ -288,11 +288,11 @@ def _kfold(model, meta: dict[str, Any], data, subset: str | None, folds: int, se
 def _folder_snr(images: np.ndarray) -> np.ndarray:
     """Labelled cutouts ``[N, H, W, 1]`` (image units) as SNR maps ``[N, H, W]``, each scaled
     by its own sigma-clipped median and rms (no resampling: no beam is known here)."""
-    from ssl_backbones.fields import _robust_stats
+    from ssl_backbones.fields import robust_stats
 
     out = []
     for im in images[..., 0]:
-        med, rms = _robust_stats(im)
+        med, rms = robust_stats(im)
         rms = rms if np.isfinite(rms) and rms > 0 else 1.0
         out.append(np.where(np.isfinite(im), (im - med) / rms, 0.0))
     return np.asarray(out, dtype=np.float32)

@@ -99,7 +99,7 @@ def beam_pixels(header) -> float | None:
     return math.sqrt(float(bmaj) * float(bmin)) / abs(float(pix))
 
 
-def _robust_stats(values: np.ndarray, iters: int = 3) -> tuple[float, float]:
+def robust_stats(values: np.ndarray, iters: int = 3) -> tuple[float, float]:
     """Median and MAD-based rms of finite values, with 3-sigma clipping."""
     v = values[np.isfinite(values)]
     if v.size < 10:
@@ -132,7 +132,7 @@ def background_rms(image: np.ndarray, box: int = 64) -> tuple[np.ndarray, np.nda
     rms = np.full((gy, gx), np.nan)
     for i in range(gy):
         for j in range(gx):
-            bg[i, j], rms[i, j] = _robust_stats(image[ey[i]:ey[i + 1], ex[j]:ex[j + 1]])
+            bg[i, j], rms[i, j] = robust_stats(image[ey[i]:ey[i + 1], ex[j]:ex[j + 1]])
     good = np.isfinite(rms) & (rms > 0)
     if not good.any():
         return np.zeros_like(image), np.full_like(image, np.nan)

@@ -65,7 +65,7 @@ def folder_cutouts(folder: str | Path, size: int, beam_pix: float | None = None
     from astropy.io import fits
 
     from ssl_backbones.data import list_fits
-    from ssl_backbones.fields import _robust_stats, beam_pixels
+    from ssl_backbones.fields import beam_pixels, robust_stats
     from ssl_backbones.mirabest import resample
     from ssl_backbones.radio_input import resample_factor
 
@@ -79,7 +79,7 @@ def folder_cutouts(folder: str | Path, size: int, beam_pix: float | None = None
             beam = beam_pixels(hdul[0].header) or beam_pix
         if data.ndim != 2 or np.mean(~np.isfinite(data)) > 0.5:
             continue
-        med, rms = _robust_stats(data)
+        med, rms = robust_stats(data)
         if not (np.isfinite(rms) and rms > 0):
             continue
         snr = np.where(np.isfinite(data), (data - med) / rms, 0.0)
