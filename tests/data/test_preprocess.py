@@ -113,9 +113,11 @@ def test_caesar3ch_channels_are_the_documented_steps(radio_like):
 
 def test_yaml_order_is_respected(radio_like, tmp_path):
     a = tmp_path / "a.yaml"
-    a.write_text("kind: steps\nsteps:\n  - {name: sigma_clip, low: 1.0, high: 1.0}\n  - {name: minmax}\n")
+    a.write_text("kind: steps\nsteps:\n"
+                 "  - {name: sigma_clip, low: 1.0, high: 1.0}\n  - {name: minmax}\n")
     b = tmp_path / "b.yaml"
-    b.write_text("kind: steps\nsteps:\n  - {name: minmax}\n  - {name: sigma_clip, low: 1.0, high: 1.0}\n")
+    b.write_text("kind: steps\nsteps:\n"
+                 "  - {name: minmax}\n  - {name: sigma_clip, low: 1.0, high: 1.0}\n")
     out_a = Preprocessor.from_yaml(a)(radio_like)[..., 0]
     out_b = Preprocessor.from_yaml(b)(radio_like)[..., 0]
     valid = np.isfinite(radio_like)
