@@ -15,7 +15,7 @@ IMAGE=$OUT/field/images/mosaic_00000.fits
 stamp() { echo "[$(date -u +%H:%M:%S)] $*"; }
 START=$(date +%s)
 
-WEIGHTS=$($PY -c "from caesar_mrcnn.zoo.pack import shipped_detector; print(shipped_detector())")
+WEIGHTS=$($PY -c "from caesar_mrcnn.zoo.lookup import shipped_detector; print(shipped_detector())")
 rm -rf "$OUT/field" "$OUT/evaluation"
 mkdir -p "$OUT"
 

@@ -9,9 +9,11 @@ are found twice, each finder in its own process, both processes' start-up includ
 * PyBDSF: ``process_image`` on one image after the other (``caesar_mrcnn.evaluation.finders.
   run_pybdsf``), on copies that carry the same beam in their headers (the cutouts have none).
 
-Prints the wall time of each and the sources found.
+Prints the wall time of each and the sources found; ``--variant "--tile 512"`` adds a row for
+``infer`` with those options too (repeatable).
 
     python scripts/bench/bench_batch_infer.py [--real DIR] [--beam 5.4] [--cores 1]
+        [--variant "OPTIONS"]
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -82,6 +85,8 @@ def main() -> None:
                    help="real-data folder (default $CAESAR_REAL_DATA or ../shared/real)")
     p.add_argument("--beam", type=float, default=5.4, help="beam FWHM in arcsec (default 5.4)")
     p.add_argument("--cores", type=int, default=1, help="PyBDSF ncores (default 1)")
+    p.add_argument("--variant", action="append", default=[], metavar="OPTIONS",
+                   help="also time infer with these options, e.g. \"--tile 512\"")
     args = p.parse_args()
     images = sorted(((args.real or default_real_dir()) / CUTOUTS).glob("*.fits"))
     if not images:
@@ -95,19 +100,21 @@ def main() -> None:
         (tmp / "beam").mkdir()
         (tmp / "pybdsf").mkdir()
         copies = with_beam(images, args.beam, tmp / "beam")
-        wall_c, out = timed([str(cli), "infer", *map(str, images), "--out-dir",
-                             str(tmp / "caesar"), "--beam", str(args.beam), "--no-progress"],
-                            tmp / "caesar.log")
-        n_c = out.strip().splitlines()[-1]
-        wall_p, out = timed([sys.executable, "-c", _PYBDSF, str(tmp / "pybdsf"),
-                             str(args.cores), *map(str, copies)], tmp / "pybdsf.log")
-        n_p = out.strip().splitlines()[-1]
+        rows = []
+        for i, variant in enumerate(["", *args.variant]):
+            wall, out = timed([str(cli), "infer", *map(str, images), "--out-dir",
+                               str(tmp / f"caesar{i}"), "--beam", str(args.beam),
+                               "--no-progress", *shlex.split(variant)], tmp / f"caesar{i}.log")
+            rows.append(("caesar-mrcnn", f"one `infer` over {len(images)} images "
+                         f"{variant}".strip(), wall, out.strip().splitlines()[-1]))
+        wall, out = timed([sys.executable, "-c", _PYBDSF, str(tmp / "pybdsf"),
+                           str(args.cores), *map(str, copies)], tmp / "pybdsf.log")
+        rows.append(("PyBDSF", f"{len(images)} `process_image` in turn (ncores={args.cores})",
+                     wall, f"{out.strip().splitlines()[-1]} sources"))
     print("| finder | run | wall (s) | per image (s) | result |")
     print("|---|---|---:|---:|---|")
-    print(f"| caesar-mrcnn | one `infer` over {len(images)} images | {wall_c:.1f} | "
-          f"{wall_c / len(images):.2f} | {n_c} |")
-    print(f"| PyBDSF | {len(images)} `process_image` in turn (ncores={args.cores}) | "
-          f"{wall_p:.1f} | {wall_p / len(images):.2f} | {n_p} sources |")
+    for finder, run, wall, result in rows:
+        print(f"| {finder} | {run} | {wall:.1f} | {wall / len(images):.2f} | {result} |")
 
 
 if __name__ == "__main__":
