@@ -70,6 +70,12 @@ def galaxies(folder: Path) -> list[cr.Galaxy]:
     return out
 
 
+def shipped_name() -> str:
+    from caesar_mrcnn.zoo.lookup import shipped_detector
+
+    return f"{shipped_detector().name} (shipped)"
+
+
 def _progress(finder: str, image: Path) -> None:
     print(f"  {finder}: {image.name}", file=sys.stderr, flush=True)
 
@@ -98,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"- Date: {datetime.date.today().isoformat()}",
              f"- Machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
              f"{platform.system()}; Aegean and PyBDSF with --cores {args.cores}",
-             f"- Detector: {args.weights or 'shipped reference detector'}",
+             f"- Detector: {Path(args.weights).name if args.weights else shipped_name()}",
              f"- Command: `{command}`", ""]
     with tempfile.TemporaryDirectory(prefix="caesar-real-") as tmp:
         if "fields" in parts:
