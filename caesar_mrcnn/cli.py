@@ -261,6 +261,8 @@ def _add_ssl_eval(sub) -> None:
                    help="official split: comma-separated linear,knn,finetune (default "
                         "linear,knn)")
     p.add_argument("--finetune-epochs", type=int, default=15)
+    p.add_argument("--finetune-subset-epochs", type=int, metavar="N",
+                   help="epochs of the --finetune-labels runs (default --finetune-epochs)")
     p.add_argument("--finetune-labels", type=int, action="append", default=[], metavar="N",
                    help="also fine-tune on N stratified training labels (repeatable, e.g. 145)")
     p.add_argument("--size", type=int, help="network input side (default from the backbone)")
@@ -286,7 +288,8 @@ def _run_ssl_eval(args) -> int:
              out=args.out, search_dirs=[shipped], registry=args.registry, subset=args.subset,
              protocol=args.protocol, protocols=[p for p in args.protocols.split(",") if p],
              size=args.size, finetune_epochs=args.finetune_epochs,
-             finetune_labels=args.finetune_labels, twin=not args.no_twin)
+             finetune_labels=args.finetune_labels, twin=not args.no_twin,
+             finetune_subset_epochs=args.finetune_subset_epochs)
     return 0
 
 

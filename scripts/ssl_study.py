@@ -56,7 +56,8 @@ RUNS: dict[str, tuple[str, list[dict]]] = {
 """Registry name -> (method, sources); paths MB/REAL/SIM are filled in at run time."""
 
 FINETUNE = ("snr_byol_r18_mix3",)
-FINETUNE_EPOCHS = 8
+FINETUNE_EPOCHS = 4
+FINETUNE_SUBSET_EPOCHS = 10
 SHIPPED = "ssl_byol_r18"
 
 
@@ -112,7 +113,9 @@ def evaluate(name: str, mb: str, out: Path, finetune: bool) -> None:
     jobs = [(name, ["--protocols", "linear,knn"])]
     if finetune:
         jobs.append((f"{name}_finetune", ["--protocols", "finetune", "--finetune-epochs",
-                                          str(FINETUNE_EPOCHS), "--finetune-labels", "145"]))
+                                          str(FINETUNE_EPOCHS), "--finetune-labels", "145",
+                                          "--finetune-subset-epochs",
+                                          str(FINETUNE_SUBSET_EPOCHS)]))
     for stem, extra in jobs:
         dest = out / "eval" / f"{stem}.json"
         if not dest.is_file():

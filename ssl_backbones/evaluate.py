@@ -194,7 +194,8 @@ def ssl_eval(backbone: str, data: str | Path, folds: int = 5, seed: int = 0, k: 
              subset: str = "confident", protocol: str | None = None,
              protocols: Sequence[str] = ("linear", "knn"), size: int | None = None,
              finetune_epochs: int = 15, finetune_labels: Sequence[int] = (),
-             twin: bool = True) -> dict[str, Any]:
+             twin: bool = True, finetune_subset_epochs: int | None = None
+             ) -> dict[str, Any]:
     """Evaluate a registered (or ``.npz``) backbone on labelled radio galaxies.
 
     ``data`` is a labelled morphology folder (stratified k-fold), or MiraBest as distributed
@@ -238,7 +239,8 @@ def ssl_eval(backbone: str, data: str | Path, folds: int = 5, seed: int = 0, k: 
 
         result = evaluate_official(lambda: load_backbone(backbone, search_dirs, registry)[0],
                                    meta, data, subset, protocols, size, k, seed,
-                                   finetune_epochs, finetune_labels, twin, log=say)
+                                   finetune_epochs, finetune_labels, twin, log=say,
+                                   finetune_subset_epochs=finetune_subset_epochs)
         table = format_official
     else:
         result = _kfold(model, meta, data, subset if mirabest else None, folds, seed, k, size,

@@ -232,7 +232,7 @@ def evaluate_official(backbone_loader, meta: dict[str, Any], data, subset: str =
                       protocols: Sequence[str] = ("linear", "knn"), size: int | None = None,
                       k: int = 20, seed: int = 0, finetune_epochs: int = 15,
                       finetune_labels: Sequence[int] = (), twin: bool = True,
-                      log=None) -> dict[str, Any]:
+                      log=None, finetune_subset_epochs: int | None = None) -> dict[str, Any]:
     """Every protocol for the backbone and its random-init twin on the official split.
 
     Parameters
@@ -241,6 +241,9 @@ def evaluate_official(backbone_loader, meta: dict[str, Any], data, subset: str =
         Returns a fresh copy of the pretrained backbone (fine-tuning changes the weights).
     finetune_labels : sequence of int
         Extra fine-tuning runs on stratified subsets of this many training labels (e.g. 145).
+    finetune_subset_epochs : int, optional
+        Epochs of those runs (default ``finetune_epochs``; a small subset needs more epochs
+        for the same number of optimiser steps).
 
     Returns
     -------
@@ -281,8 +284,10 @@ def evaluate_official(backbone_loader, meta: dict[str, Any], data, subset: str =
                 idx = (np.arange(len(train_y)) if n_lab is None
                        else stratified_subset(train_y, n_lab, seed))
                 key = "finetune" if n_lab is None else f"finetune_{len(idx)}"
+                epochs = (finetune_epochs if n_lab is None
+                          else finetune_subset_epochs or finetune_epochs)
                 pred, info = finetune(make(), inputs, train_x[idx], train_y[idx], test_x,
-                                      finetune_epochs, seed)
+                                      epochs, seed)
                 res[key] = {**scores(test_y, pred), **info, "n_labels": int(len(idx))}
                 say(f"{variant}: {key} {100 * res[key]['accuracy']:.1f} % "
                     f"({info['wall_s']:.0f} s)")
