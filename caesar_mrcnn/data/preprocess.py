@@ -229,6 +229,12 @@ class PreprocessConfig:
         return radio_input.INPUT_NAME if self.kind == "snr" else "steps"
 
 
+def stored_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """A preprocessing stored in a model file, read by this version: files written before
+    noise-aware input stored only their chain of steps (``kind`` absent means ``steps``)."""
+    return spec if "kind" in spec else {**spec, "kind": "steps"}
+
+
 # A compiled pipeline: each op is ("step", function, params) or ("channels", [pipelines]).
 _Op = tuple
 

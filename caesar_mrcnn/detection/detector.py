@@ -170,16 +170,14 @@ def preprocess_from_metadata(metadata: dict) -> Preprocess:
         log.warning("detector metadata holds no preprocessing settings; using NaN -> 0 only")
         return finite_to_channels
     from caesar_mrcnn.config import from_dict
-    from caesar_mrcnn.data.preprocess import PreprocessConfig, Preprocessor
+    from caesar_mrcnn.data.preprocess import PreprocessConfig, Preprocessor, stored_spec
 
     if isinstance(spec, Preprocessor):
         return spec
     if isinstance(spec, PreprocessConfig):
         return Preprocessor(spec)
-    if isinstance(spec, dict) and "kind" not in spec:
-        # detectors written before noise-aware input stored only their chain of steps
-        spec = {**spec, "kind": "steps"}
-    return Preprocessor(from_dict(PreprocessConfig, spec, "detector metadata: preprocess"))
+    return Preprocessor(from_dict(PreprocessConfig, stored_spec(spec),
+                                  "detector metadata: preprocess"))
 def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
     """The Keras model and metadata of a detector file, full (``caesar-mrcnn train``) or
     compact (shipped)."""

@@ -214,7 +214,7 @@ def stored_configs(meta: dict[str, Any], path: Path) -> tuple[Any, Any]:
         If the file was trained for another class set or its configuration does not fit.
     """
     from caesar_mrcnn.config import from_dict
-    from caesar_mrcnn.data.preprocess import PreprocessConfig
+    from caesar_mrcnn.data.preprocess import PreprocessConfig, stored_spec
     from caesar_mrcnn.modeling.config import ModelConfig
 
     if list(meta.get("classes", [])) != list(CLASS_NAMES):
@@ -222,7 +222,8 @@ def stored_configs(meta: dict[str, Any], path: Path) -> tuple[Any, Any]:
                            f"knows {list(CLASS_NAMES)}; retrain the detector")
     try:
         model_cfg = from_dict(ModelConfig, meta["model"], f"{path} model")
-        pre_cfg = from_dict(PreprocessConfig, meta["preprocess"], f"{path} preprocess")
+        pre_cfg = from_dict(PreprocessConfig, stored_spec(meta["preprocess"]),
+                            f"{path} preprocess")
     except (ConfigError, KeyError, TypeError) as exc:
         raise WeightsError(f"{path}: its stored configuration does not fit this version "
                            f"({exc}); retrain or use the matching software version") from None
