@@ -14,11 +14,12 @@ Stages (each skipped when its output exists, so a second call only prints the ta
 Usage::
 
     python scripts/ssl_study.py [--real ../shared/real] [--out runs/ssl_study]
-                                [--only-eval] [--runs NAME ...]
+                                [--only-eval | --table] [--runs NAME ...]
 
 ``--only-eval`` skips pretraining: the backbones must already be in ``OUT/backbones`` (e.g.
-copied there from a release). Each pretraining run takes 20-25 min and each evaluation
-5-10 min (fine-tuning 30-60 min) on two shared CPU cores.
+copied there from a release); ``--table`` only prints the table of the results present.
+On two shared CPU cores each pretraining run takes 20-50 min, each linear/kNN evaluation
+4-5 min and each fine-tuning evaluation 30-60 min.
 """
 
 from __future__ import annotations
@@ -164,7 +165,8 @@ def main(argv=None) -> int:
     ap.add_argument("--real", default=str(ROOT / ".." / "shared" / "real"),
                     help="folder of the real data (mirabest/ inside)")
     ap.add_argument("--out", default="runs/ssl_study")
-    ap.add_argument("--only-eval", action="store_true")
+    ap.add_argument("--only-eval", action="store_true", help="no pretraining")
+    ap.add_argument("--table", action="store_true", help="only print the table of what exists")
     ap.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
     args = ap.parse_args(argv)
     out = Path(args.out).resolve()
@@ -173,15 +175,16 @@ def main(argv=None) -> int:
     mb = str(real / "mirabest" / "MiraBest_F_batches.tar.gz")
     if not Path(mb).is_file():
         sys.exit(f"{mb}: MiraBest batches not found; pass --real")
-    if not args.only_eval:
+    if not (args.only_eval or args.table):
         sim = make_sim(out)
         paths = {"MB": mb, "REAL": str(real), "SIM": str(sim)}
         for name in args.runs:
             pretrain(name, paths, out)
     names = [n for n in args.runs if (out / "backbones" / f"{n}.json").is_file()]
-    for name in names:
-        evaluate(name, mb, out, finetune=name in FINETUNE)
-    evaluate(SHIPPED, mb, out, finetune=False)
+    if not args.table:
+        for name in names:
+            evaluate(name, mb, out, finetune=name in FINETUNE)
+        evaluate(SHIPPED, mb, out, finetune=False)
     print(table(out, [*names, SHIPPED]))
     return 0
 
