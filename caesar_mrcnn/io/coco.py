@@ -101,6 +101,78 @@ def decode_segmentation(seg: Any, shape: tuple[int, int]) -> np.ndarray:
         return mask_utils.decode(rle).astype(bool)
 
 
+def _rle_counts(counts: str | bytes | list) -> list[int]:
+    """Run lengths of a COCO RLE: a plain list, or the compressed string (6 bits per character,
+    each run after the second stored as its difference from the run two before)."""
+    if isinstance(counts, list):
+        return [int(c) for c in counts]
+    text = counts.decode("ascii") if isinstance(counts, bytes) else counts
+    runs: list[int] = []
+    p = 0
+    while p < len(text):
+        x, k, more = 0, 0, True
+        while more:
+            c = ord(text[p]) - 48
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(runs) > 2:
+            x += runs[-2]
+        runs.append(x)
+    return runs
+
+
+def decode_segmentation_crop(seg: Any, shape: tuple[int, int]
+                             ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    """A COCO segmentation as ``(bbox, mask)`` inside its bounding box, None when empty.
+
+    RLE is decoded run by run into the box only: decoding to the full image first (as
+    :func:`decode_segmentation` does) costs one image-sized array per source, minutes for the
+    thousands of sources of a survey mosaic. Polygons go through the full decoder.
+
+    Returns
+    -------
+    bbox : tuple of int
+        ``(y0, x0, y1, x1)``, end exclusive, in image pixels.
+    mask : numpy.ndarray of bool
+        ``(y1 - y0, x1 - x0)``.
+    """
+    h, w = (int(v) for v in shape)
+    if not (isinstance(seg, dict) and "counts" in seg):
+        full = decode_segmentation(seg, shape)
+        ys, xs = np.flatnonzero(full.any(axis=1)), np.flatnonzero(full.any(axis=0))
+        if not ys.size:
+            return None
+        y0, y1, x0, x1 = ys[0], ys[-1] + 1, xs[0], xs[-1] + 1
+        return (y0, x0, y1, x1), full[y0:y1, x0:x1].copy()
+    if [int(v) for v in seg.get("size", [h, w])] != [h, w]:
+        raise ValueError(f"segmentation size {list(seg['size'])} differs from the image {[h, w]}")
+    runs = _rle_counts(seg["counts"])
+    if sum(runs) != h * w or any(r < 0 for r in runs):
+        raise ValueError("RLE run lengths do not add up to the image size")
+    # (column, first row, end row) of every piece of a foreground run; order is column-major
+    pieces = []
+    start = 0
+    for i, run in enumerate(runs):
+        if i % 2 and run:
+            end = start + run
+            for col in range(start // h, (end - 1) // h + 1):
+                pieces.append((col, max(start - col * h, 0), min(end - col * h, h)))
+        start += run
+    if not pieces:
+        return None
+    cols = [c for c, _, _ in pieces]
+    y0, y1 = min(r for _, r, _ in pieces), max(r for _, _, r in pieces)
+    x0, x1 = min(cols), max(cols) + 1
+    mask = np.zeros((y1 - y0, x1 - x0), dtype=bool)
+    for col, r0, r1 in pieces:
+        mask[r0 - y0:r1 - y0, col - x0] = True
+    return (y0, x0, y1, x1), mask
+
+
 # --- writer ---------------------------------------------------------------------------------
 
 
@@ -236,18 +308,19 @@ def _annotation(path: Path, ann: dict[str, Any], categories: dict[int, str],
         raise DatasetError(f"{path}: annotation {aid} has category_id "
                            f"{ann.get('category_id')!r}, not among the categories") from None
     try:
-        full = decode_segmentation(ann["segmentation"], shape)
+        cropped = decode_segmentation_crop(ann["segmentation"], shape)
     except (KeyError, TypeError, ValueError) as exc:
         raise DatasetError(f"{path}: annotation {aid} has an unusable segmentation "
                            f"({exc})") from None
-    if not full.any():
+    if cropped is None:
         log.warning("%s: annotation %s has an empty mask; skipped", path, aid)
         return None
     attrs = {_strip_prefix(k, _PREFIX_ATTR, _ANN_KEYS): v for k, v in ann.items()
              if k not in _ANN_KEYS}
     if ann.get("iscrowd"):
         attrs["iscrowd"] = 1
-    return Annotation.from_full_mask(name, full, **attrs)
+    bbox, mask = cropped
+    return Annotation(name, bbox, mask, attrs)
 
 
 def read_coco(path: str | os.PathLike, check_files: bool = True) -> list[Sample]:
