@@ -56,7 +56,9 @@ RUNS: dict[str, tuple[str, list[dict]]] = {
 }
 """Registry name -> (method, sources); paths MB/REAL/SIM are filled in at run time."""
 
-FINETUNE = ("snr_byol_r18_mix3",)
+FINETUNE = {"snr_byol_r18_mix3": True, "snr_byol_r18_mb": False}
+"""Backbones that are also fine-tuned -> whether their twin is fine-tuned too (the twin is
+seeded, so every snr3-v1 ResNet18 has the same one: once is enough)."""
 FINETUNE_EPOCHS = 4
 FINETUNE_SUBSET_EPOCHS = 10
 SHIPPED = "ssl_byol_r18"
@@ -106,7 +108,7 @@ def pretrain(name: str, paths: dict[str, str], out: Path) -> None:
     (out / f"pretrain_{name}.wall").write_text(f"{wall:.0f}\n")
 
 
-def evaluate(name: str, mb: str, out: Path, finetune: bool) -> None:
+def evaluate(name: str, mb: str, out: Path, finetune: bool, finetune_twin: bool = True) -> None:
     """Linear probe and kNN into ``eval/NAME.json``; fine-tuning (all labels, 145 labels) into
     ``eval/NAME_finetune.json``."""
     (out / "eval").mkdir(parents=True, exist_ok=True)
@@ -116,7 +118,8 @@ def evaluate(name: str, mb: str, out: Path, finetune: bool) -> None:
         jobs.append((f"{name}_finetune", ["--protocols", "finetune", "--finetune-epochs",
                                           str(FINETUNE_EPOCHS), "--finetune-labels", "145",
                                           "--finetune-subset-epochs",
-                                          str(FINETUNE_SUBSET_EPOCHS)]))
+                                          str(FINETUNE_SUBSET_EPOCHS),
+                                          *([] if finetune_twin else ["--no-twin"])]))
     for stem, extra in jobs:
         dest = out / "eval" / f"{stem}.json"
         if not dest.is_file():
@@ -136,12 +139,31 @@ def _cell(res: dict, key: str) -> str:
     return text
 
 
+def _describe(name: str) -> str:
+    if name not in RUNS:
+        return "BYOL, simulated cutouts only (min-max input)"
+    method, sources = RUNS[name]
+    label = {"mirabest": "MiraBest-train", "fields": "real fields", "folder": "simulated"}
+    return f"{method.upper() if method == 'byol' else 'SimCLR'}, " + ", ".join(
+        f"{label[s['kind']]} {s['weight']:g}" for s in sources)
+
+
 def table(out: Path, names: list[str]) -> str:
     """Markdown rows: backbone, wall time, then accuracy [95 % CI] / F1 per protocol, with the
     random-init twin in brackets."""
-    head = ("| backbone | pretraining (CPU wall) | linear probe | kNN (k=20) | fine-tuned "
-            "| fine-tuned, 145 labels |\n|---|---|---|---|---|---|")
+    head = ("| backbone | method, data (weights) | pretraining (CPU wall) | linear probe "
+            "| kNN (k=20) | fine-tuned | fine-tuned, 145 labels |\n|---|---|---|---|---|---|---|")
     rows = [head]
+    # The seeded twin of every snr3-v1 ResNet18 is one network: a protocol run for the twin of
+    # one backbone stands for all of them.
+    shared_twin: dict = {}
+    for name in names:
+        for stem in (name, f"{name}_finetune"):
+            path = out / "eval" / f"{stem}.json"
+            if path.is_file() and json.loads(path.read_text()).get("backbone_input") == "snr3-v1":
+                for key, r in json.loads(path.read_text())["results"].get("random_init",
+                                                                           {}).items():
+                    shared_twin.setdefault(key, r)
     for name in names:
         res: dict = {"pretrained": {}, "random_init": {}}
         for stem in (name, f"{name}_finetune"):
@@ -151,12 +173,14 @@ def table(out: Path, names: list[str]) -> str:
                     res[variant].update(r)
         if not res["pretrained"]:
             continue
+        if name in RUNS:
+            res["random_init"] = {**shared_twin, **res["random_init"]}
         wall_file = out / f"pretrain_{name}.wall"
         wall = f"{int(wall_file.read_text()) / 60:.0f} min" if wall_file.is_file() else "-"
 
         ft145 = next((k for k in res["pretrained"] if k.startswith("finetune_")), "")
         cells = " | ".join(_cell(res, key) for key in ("linear", "knn", "finetune", ft145))
-        rows.append(f"| {name} | {wall} | {cells} |")
+        rows.append(f"| {name} | {_describe(name)} | {wall} | {cells} |")
     return "\n".join(rows)
 
 
@@ -183,7 +207,8 @@ def main(argv=None) -> int:
     names = [n for n in args.runs if (out / "backbones" / f"{n}.json").is_file()]
     if not args.table:
         for name in names:
-            evaluate(name, mb, out, finetune=name in FINETUNE)
+            evaluate(name, mb, out, finetune=name in FINETUNE,
+                     finetune_twin=FINETUNE.get(name, True))
         evaluate(SHIPPED, mb, out, finetune=False)
     print(table(out, [*names, SHIPPED]))
     return 0
