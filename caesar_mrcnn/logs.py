@@ -98,3 +98,64 @@ def configure_logging(verbose: bool = False, quiet: bool = False, progress: bool
     _quiet_astropy_logger()
     warnings.showwarning = _show_warning
     return handler
+
+
+class HeldWarnings:
+    """Hold back what the root logger's handlers would print until the run is known to go on.
+
+    The first steps of a run (opening an image, checking its header, its beam, its pixels) warn
+    about oddities that matter for the results, but not when the same steps then find that the
+    run cannot go on: a failed run prints its one error line only. Records logged while held are
+    printed by :meth:`release` and dropped by :meth:`discard`; leaving a ``with`` block releases
+    them when it ends normally and discards them on an exception.
+    """
+
+    def __init__(self) -> None:
+        self._records: list[tuple[logging.Handler, logging.LogRecord]] = []
+        self._handlers: list[logging.Handler] = []
+
+    def __enter__(self) -> HeldWarnings:
+        for handler in logging.getLogger().handlers:
+            holder = _Holder(self, handler)
+            # first in line: a held record must not count as printed for OncePerMessage
+            handler.filters.insert(0, holder)
+            self._handlers.append(holder)
+        return self
+
+    def _stop(self) -> None:
+        for holder in self._handlers:
+            holder.handler.removeFilter(holder)
+        self._handlers = []
+
+    def release(self) -> None:
+        """Stop holding and print what was held."""
+        self._stop()
+        records, self._records = self._records, []
+        for handler, record in records:
+            handler.handle(record)
+
+    def discard(self) -> None:
+        """Stop holding and drop what was held."""
+        self._stop()
+        self._records = []
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.release()
+        else:
+            self.discard()
+
+
+class _Holder(logging.Filter):
+    """The filter :class:`HeldWarnings` puts on one handler: keeps each record for later."""
+
+    def __init__(self, owner: HeldWarnings, handler: logging.Handler) -> None:
+        super().__init__()
+        self.owner = owner
+        self.handler = handler
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            return True
+        self.owner._records.append((self.handler, record))
+        return False

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from astropy.io.fits.verify import VerifyWarning
 
-from caesar_mrcnn.logs import configure_logging
+from caesar_mrcnn.logs import HeldWarnings, configure_logging
 
 REAL = Path(os.environ.get("CAESAR_MRCNN_REAL")
             or Path(__file__).resolve().parents[1] / ".." / "shared" / "real")
@@ -46,6 +46,24 @@ def test_each_problem_once_and_warnings_as_single_lines(restore_logging):
     lines = stream.getvalue().splitlines()
     assert lines == ["WARNING: a.fits: no beam", "WARNING: b.fits: no beam",
                      "WARNING: VerifyWarning: Unprintable string"]
+
+
+def test_held_warnings_print_on_success_and_vanish_on_failure(restore_logging):
+    stream = io.StringIO()
+    configure_logging(stream=stream)
+    log = logging.getLogger("caesar_mrcnn.test")
+    with HeldWarnings():
+        log.warning("no WCS")
+        assert stream.getvalue() == ""  # held while the run is not known to go on
+    assert stream.getvalue().splitlines() == ["WARNING: no WCS"]
+    with pytest.raises(ValueError):
+        with HeldWarnings():
+            log.warning("no beam")
+            log.error("an error is never held")
+            raise ValueError("the run cannot go on")
+    assert stream.getvalue().splitlines() == ["WARNING: no WCS", "ERROR: an error is never held"]
+    log.warning("no beam")  # dropped while held, so not yet counted as printed
+    assert stream.getvalue().splitlines()[-1] == "WARNING: no beam"
 
 
 @pytest.mark.parametrize("verbose, quiet, progress, shown", [

@@ -19,6 +19,7 @@ from typing import Any
 
 from caesar_mrcnn.detection.infer import InferConfig, InferResult, check_outputs, infer_image
 from caesar_mrcnn.errors import CaesarError, ConfigError, InputImageError, OutputError
+from caesar_mrcnn.logs import HeldWarnings
 
 OUT_DIR_KINDS = ("regions", "catalog", "json", "plot")
 """What ``--write`` may name; each is one file per image in ``--out-dir``."""
@@ -266,11 +267,17 @@ def _check_single(images: Sequence[str], regions: str | os.PathLike | None) -> N
 
 
 def _check_readable(image: str, plane: int | None, hdu: int | str | None) -> None:
-    """Open the image once, before the slow start-up, so that a bad file fails at once."""
+    """Open the image once, before the slow start-up, so that a bad file fails at once.
+
+    Its warnings are dropped here: the run opens the image again and reports them once, if
+    it goes on."""
     from caesar_mrcnn.io.fits import open_image
 
-    with open_image(image, plane=plane, hdu=hdu):
-        pass
+    held = HeldWarnings()
+    with held:
+        with open_image(image, plane=plane, hdu=hdu):
+            pass
+        held.discard()
 
 
 def _parse_beam(text: str | None) -> Any:

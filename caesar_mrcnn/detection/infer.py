@@ -27,6 +27,7 @@ The merge orders detections by tile index, so the result does not depend on the 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -53,6 +54,7 @@ from caesar_mrcnn.detection.tile_input import TileInput
 from caesar_mrcnn.detection.tiling import Tile, detections_from_output, tile_grid
 from caesar_mrcnn.errors import AllNaNError, ConfigError, OutputError
 from caesar_mrcnn.io.output_lock import output_lock
+from caesar_mrcnn.logs import HeldWarnings
 from caesar_mrcnn.measure.background import background_grid
 from ssl_backbones.radio_input import resample_factor
 
@@ -318,30 +320,18 @@ def infer_image(image_path: str | os.PathLike, *, weights: str | os.PathLike | N
     from caesar_mrcnn.io.fits import open_image
 
     run_meta: dict[str, Any] = {}
-    with open_image(image_path, plane=plane, hdu=hdu, beam=beam) as image:
-        if predictor is None:
-            detector = detector or load_detector(weights)
-            predictor = detector.predictor
-            preprocess = preprocess or detector.preprocess
-            run_meta["WEIGHTS"] = detector.path.name
-            run_meta["BACKBONE"] = str(detector.metadata.get("backbone", {}).get("name", ""))
-            size = detector.image_size
-            if cfg.tile is not None and cfg.tile != size:
-                log.warning("tile %d differs from the detector's input size %d",
-                            cfg.tile, size)
-            cfg = dataclasses.replace(cfg, tile=cfg.tile or size)
-        else:
-            run_meta["WEIGHTS"] = Path(weights).name if weights else "(predictor)"
-        cfg = dataclasses.replace(cfg, tile=cfg.tile or 256)
-        if cfg.overlap is None:
-            cfg = dataclasses.replace(cfg, overlap=cfg.tile // 4)
-        cfg.validate()
-        preprocess = preprocess or finite_to_channels
-        shape = image.shape
-        background = background_grid(image, shape, box=cfg.bkg_box)
-        if not np.isfinite(background.rms).any():
-            raise AllNaNError(f"{image_path}: every pixel is NaN or infinite; nothing to "
-                              "analyse")
+    with contextlib.ExitStack() as stack:
+        # warnings about the image and the detector wait until the run is known to go on: a
+        # run that cannot (no finite pixel, no usable weights) prints its one error line only
+        with HeldWarnings():
+            image = stack.enter_context(open_image(image_path, plane=plane, hdu=hdu, beam=beam))
+            predictor, preprocess, cfg = _model_for_run(cfg, weights, detector, predictor,
+                                                        preprocess, run_meta)
+            shape = image.shape
+            background = background_grid(image, shape, box=cfg.bkg_box)
+            if not np.isfinite(background.rms).any():
+                raise AllNaNError(f"{image_path}: every pixel is NaN or infinite; nothing to "
+                                  "analyse")
         tile_input = _tile_input(image, image_path, preprocess, background)
         run_meta["ZOOM"] = round(tile_input.zoom, 4)
         # tiles cover the native image; at the network's sampling each is cfg.tile pixels
@@ -382,6 +372,30 @@ def _run_metadata(image: Any, image_path: str | os.PathLike, cfg: InferConfig) -
             "MASKTHR": cfg.mask_thr, "TILE": cfg.tile, "OVERLAP": cfg.overlap,
             "BEAMSRC": str(getattr(image, "beam_source", "header")),
             "SOFTWARE": "caesar-mrcnn", "VERSION": __version__}
+
+
+def _model_for_run(cfg: InferConfig, weights, detector: Detector | None,
+                   predictor: Predictor | None, preprocess: Preprocess | None,
+                   run_meta: dict) -> tuple[Predictor, Preprocess, InferConfig]:
+    """The predictor and preprocessing of a run, and its configuration with the tile size and
+    overlap settled (the detector's input size unless given)."""
+    if predictor is None:
+        detector = detector or load_detector(weights)
+        predictor = detector.predictor
+        preprocess = preprocess or detector.preprocess
+        run_meta["WEIGHTS"] = detector.path.name
+        run_meta["BACKBONE"] = str(detector.metadata.get("backbone", {}).get("name", ""))
+        size = detector.image_size
+        if cfg.tile is not None and cfg.tile != size:
+            log.warning("tile %d differs from the detector's input size %d", cfg.tile, size)
+        cfg = dataclasses.replace(cfg, tile=cfg.tile or size)
+    else:
+        run_meta["WEIGHTS"] = Path(weights).name if weights else "(predictor)"
+    cfg = dataclasses.replace(cfg, tile=cfg.tile or 256)
+    if cfg.overlap is None:
+        cfg = dataclasses.replace(cfg, overlap=cfg.tile // 4)
+    cfg.validate()
+    return predictor, preprocess or finite_to_channels, cfg
 
 
 def _tile_input(image: Any, image_path: str | os.PathLike, preprocess: Preprocess,
