@@ -68,7 +68,9 @@ class InferConfig:
     Attributes
     ----------
     tile : int or None
-        Tile side (pixels); None: the detector's input size (256 without a detector).
+        Tile side at the network's sampling (pixels); None: the detector's input size (256
+        without a detector), or one tile of up to twice that for an image that fits in it
+        (a cutout is then one model call instead of a grid of overlapping ones).
     overlap : int or None
         Minimum overlap of neighbouring tiles (pixels); sources smaller than this are whole in
         at least one tile. None: a quarter of the tile.
@@ -334,6 +336,9 @@ def infer_image(image_path: str | os.PathLike, *, weights: str | os.PathLike | N
                                   "analyse")
         tile_input = _tile_input(image, image_path, preprocess, background)
         run_meta["ZOOM"] = round(tile_input.zoom, 4)
+        if config is None or config.tile is None:
+            cfg = _whole_image_tile(cfg, max(tile_input.network_shape(
+                Tile(0, 0, 0, shape[0], shape[1]))))
         # tiles cover the native image; at the network's sampling each is cfg.tile pixels
         native_tile = max(16, int(cfg.tile / tile_input.zoom + 1e-6))
         native_overlap = min(int(round(cfg.overlap / tile_input.zoom)), native_tile - 1)
@@ -396,6 +401,15 @@ def _model_for_run(cfg: InferConfig, weights, detector: Detector | None,
         cfg = dataclasses.replace(cfg, overlap=cfg.tile // 4)
     cfg.validate()
     return predictor, preprocess or finite_to_channels, cfg
+
+
+def _whole_image_tile(cfg: InferConfig, extent: int) -> InferConfig:
+    """One tile for an image whose larger side (at the network's sampling) is at most twice
+    the tile: overlapping tiles would each cost a model call on mostly the same pixels."""
+    if cfg.tile < extent <= 2 * cfg.tile:
+        tile = -(-extent // 32) * 32  # the network's input is a multiple of its C5 stride
+        cfg = dataclasses.replace(cfg, tile=tile, overlap=min(cfg.overlap, tile - 1))
+    return cfg
 
 
 def _tile_input(image: Any, image_path: str | os.PathLike, preprocess: Preprocess,
