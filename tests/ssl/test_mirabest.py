@@ -130,13 +130,18 @@ def test_ssl_eval_end_to_end_on_a_few_real_images(tmp_path, capsys):
                     tmp_path / "reg")
     out = tmp_path / "eval.json"
     assert main(["ssl-eval", "--backbone", "tiny_snr", "--registry", str(tmp_path / "reg"),
-                 "--data", str(folder), "--k", "3", "--out", str(out)]) == 0
+                 "--data", str(folder), "--k", "3", "--out", str(out),
+                 "--protocols", "linear,knn,finetune", "--finetune-epochs", "1",
+                 "--finetune-labels", "10", "--finetune-subset-epochs", "2"]) == 0
     table = capsys.readouterr().out
     assert "pretrained" in table and "random_init" in table and "F1" in table
     result = json.loads(out.read_text())
     assert (result["n_train"], result["n_test"]) == (28, 4)
     for variant in ("pretrained", "random_init"):
-        for protocol in ("linear", "knn"):
+        for protocol in ("linear", "knn", "finetune", "finetune_10"):
             r = result["results"][variant][protocol]
             assert r["n"] == 4 and 0 <= r["correct"] <= 4
             assert r["ci95"][0] <= r["accuracy"] <= r["ci95"][1]
+        ft = result["results"][variant]
+        assert (ft["finetune"]["n_labels"], ft["finetune"]["steps"]) == (28, 1)
+        assert (ft["finetune_10"]["n_labels"], ft["finetune_10"]["epochs"]) == (10, 2)
