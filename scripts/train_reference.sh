@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Rebuild the shipped reference models (caesar_mrcnn/weights/) with the project's own pipeline,
 # then score them on held-out fields. Every dataset, seed and setting comes from configs/:
-#   configs/sim/reference.yaml             training fields (seed 1), held-out fields (seed 2027),
-#                                          unlabelled pretraining cutouts (seed 5)
-#   configs/pretrain/reference_byol_r18.yaml   BYOL ResNet18 pretraining
-#   configs/detect/reference_r18.yaml          Mask R-CNN on the frozen BYOL backbone
+#   configs/sim/reference.yaml             training fields (seed 1) and held-out fields (seed
+#                                          2027): 2.5-10 px beams, half with real noise
+#   configs/sim/cutouts.yaml               simulated pretraining cutouts (1000 source-centred,
+#                                          seed 1, and 1000 at random positions, seed 2)
+#   configs/pretrain/snr_byol_r18.yaml     BYOL ResNet18 on noise-unit views of the MiraBest
+#                                          training batches, real fields and the cutouts
+#   configs/detect/reference_r18.yaml      Mask R-CNN on the frozen BYOL backbone
+# The real images are read from $CAESAR_MRCNN_REAL (default ../shared/real); the simulator
+# and the pretraining data refuse the evaluation images among them.
 # Usage: scripts/train_reference.sh [OUT] [--install]
 #   OUT        work folder (default runs/reference); each stage is skipped when its output exists
 #   --install  copy the packed models into caesar_mrcnn/weights/ at the end
 # Environment: CAESAR_MRCNN (command, default caesar-mrcnn), PYTHON (default python3),
+#   CAESAR_MRCNN_REAL (folder of the real images, default ../shared/real),
 #   DETECT_STOP_AT (stop the detector's schedule after that step), SKIP_COMPARE=1 (no
 #   Aegean/PyBDSF).
 # Provenance: every model file records the git commit (and whether the checkout had
@@ -32,6 +38,8 @@ HERE=$(cd "$(dirname "$0")/.." && pwd)
 # command lines stored in the models then name no machine's folders.
 CONFIGS=$(realpath --relative-to="$PWD" "$HERE/configs")
 SIM=$CONFIGS/sim/reference.yaml
+export CAESAR_MRCNN_REAL=${CAESAR_MRCNN_REAL:-../shared/real}
+REAL=$CAESAR_MRCNN_REAL
 mkdir -p "$OUT"
 stamp() { echo "[$(date -u +%H:%M:%S)] $*"; }
 
@@ -44,13 +52,25 @@ fi
 # 1. data: labelled training fields, held-out fields, unlabelled cutouts
 [ -d "$OUT/train" ] || { stamp "simulate training fields"; $CM simulate --config "$SIM" --out "$OUT/train" --no-progress; }
 [ -d "$OUT/test" ] || { stamp "simulate held-out fields"; $CM simulate --config "$SIM" --seed 2027 --n-images 40 --out "$OUT/test" --no-progress; }
-[ -d "$OUT/cutouts" ] || { stamp "cutouts"; $CM make-cutouts --sim-config "$SIM" --seed 5 --n 4000 --size 80 --out "$OUT/cutouts" --no-progress; }
+if [ ! -d "$OUT/cutouts" ]; then
+    stamp "simulated pretraining cutouts"
+    $CM make-cutouts --sim-config "$CONFIGS/sim/cutouts.yaml" --out "$OUT/sim_c" --n 1000 \
+        --size 96 --seed 1 --centred --no-progress
+    $CM make-cutouts --sim-config "$CONFIGS/sim/cutouts.yaml" --out "$OUT/sim_r" --n 1000 \
+        --size 96 --seed 2 --no-progress
+    mkdir -p "$OUT/cutouts"
+    for f in "$OUT"/sim_c/*.fits; do ln -s "$(realpath "$f")" "$OUT/cutouts/c_$(basename "$f")"; done
+    for f in "$OUT"/sim_r/*.fits; do ln -s "$(realpath "$f")" "$OUT/cutouts/r_$(basename "$f")"; done
+fi
 
 # 2. self-supervised backbone (BYOL, ResNet18), then its float16 shipping copy in OUT/models
 if [ ! -f "$OUT/models/ssl_byol_r18.json" ]; then
     stamp "pretrain BYOL ResNet18"
-    $CM pretrain --config "$CONFIGS/pretrain/reference_byol_r18.yaml" --data "$OUT/cutouts" \
-        --out "$OUT/pretrain" --name ssl_byol_r18 --registry "$OUT/backbones" --no-progress
+    $CM pretrain --config "$CONFIGS/pretrain/snr_byol_r18.yaml" \
+        --set data.sources.0.path="$REAL/mirabest/MiraBest_F_batches.tar.gz" \
+        --set data.sources.1.path="$REAL" --set data.sources.2.path="$OUT/cutouts" \
+        --epochs 8 --out "$OUT/pretrain" --name ssl_byol_r18 --registry "$OUT/backbones" \
+        --no-progress
     $PY -m caesar_mrcnn.zoo.pack backbone "$OUT/backbones/ssl_byol_r18.npz" "$OUT/models"
 fi
 
