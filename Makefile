@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 BIN   := $(VENV)/bin
 export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
-export TF_CPP_MIN_LOG_LEVEL := 2
+export TF_CPP_MIN_LOG_LEVEL := 3
 DEMO_OUT ?= demo_out
 
 .PHONY: setup test lint demo demo-train bench clean
