@@ -214,12 +214,10 @@ def _add_backbones(sub) -> None:
 
 
 def _run_backbones(args) -> int:
-    from pathlib import Path
-
+    from caesar_mrcnn.zoo.lookup import backbone_search_dirs
     from ssl_backbones.registry import print_backbones
 
-    shipped = Path(__file__).resolve().parent / "weights"
-    print_backbones(search_dirs=[shipped], registry=args.registry)
+    print_backbones(search_dirs=backbone_search_dirs(), registry=args.registry)
     return 0
 
 
@@ -279,13 +277,11 @@ def _add_ssl_eval(sub) -> None:
 
 
 def _run_ssl_eval(args) -> int:
-    from pathlib import Path
-
+    from caesar_mrcnn.zoo.lookup import backbone_search_dirs
     from ssl_backbones.evaluate import ssl_eval
 
-    shipped = Path(__file__).resolve().parent / "weights"
     ssl_eval(args.backbone, args.data, folds=args.folds, seed=args.seed, k=args.k,
-             out=args.out, search_dirs=[shipped], registry=args.registry, subset=args.subset,
+             out=args.out, search_dirs=backbone_search_dirs(), registry=args.registry, subset=args.subset,
              protocol=args.protocol, protocols=[p for p in args.protocols.split(",") if p],
              size=args.size, finetune_epochs=args.finetune_epochs,
              finetune_labels=args.finetune_labels, twin=not args.no_twin,
