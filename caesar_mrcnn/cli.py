@@ -281,7 +281,8 @@ def _run_ssl_eval(args) -> int:
     from ssl_backbones.evaluate import ssl_eval
 
     ssl_eval(args.backbone, args.data, folds=args.folds, seed=args.seed, k=args.k,
-             out=args.out, search_dirs=backbone_search_dirs(), registry=args.registry, subset=args.subset,
+             out=args.out, search_dirs=backbone_search_dirs(), registry=args.registry,
+             subset=args.subset,
              protocol=args.protocol, protocols=[p for p in args.protocols.split(",") if p],
              size=args.size, finetune_epochs=args.finetune_epochs,
              finetune_labels=args.finetune_labels, twin=not args.no_twin,
