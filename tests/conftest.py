@@ -15,7 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from astropy.io import fits
+from astropy.wcs import WCS
 
 REAL_CLIENTS = re.compile(r"\b(ds9|saoimage|xpa\w*|stilts|horovod\w*|mpirun|aegean|bane|"
                           r"pybdsf|bdsf)\b", re.IGNORECASE)
@@ -83,3 +86,62 @@ class Cli:
 def cli() -> Cli:
     """The installed command, run as a process (see :class:`Cli`)."""
     return Cli()
+
+
+# --- FITS files with a given kind of trouble ---------------------------------------------------
+
+
+def _radio_header(naxis: int = 2, centre: float = 32.0) -> fits.Header:
+    """A SIN-projected header with 1.5" pixels and a 6" beam; FREQ and STOKES axes when
+    ``naxis`` is 3 or 4."""
+    w = WCS(naxis=naxis)
+    w.wcs.ctype = ["RA---SIN", "DEC--SIN", "FREQ", "STOKES"][:naxis]
+    w.wcs.crval = [83.6, 22.0, 1.4e9, 1.0][:naxis]
+    w.wcs.crpix = [centre, centre, 1.0, 1.0][:naxis]
+    w.wcs.cdelt = [-1.5 / 3600, 1.5 / 3600, 1e6, 1.0][:naxis]
+    hdr = w.to_header()
+    hdr["BMAJ"], hdr["BMIN"], hdr["BPA"] = 6 / 3600, 6 / 3600, 0.0
+    hdr["BUNIT"] = "JY/BEAM"
+    return hdr
+
+
+def write_trouble_fits(kind: str, folder: Path, size: int = 64) -> Path:
+    """``folder/KIND.fits``: a good ``size``² noise image (``good``) or one kind of trouble —
+    ``text``, ``truncated``, ``table``, ``header_only``, ``all_nan``, ``cube3d``, ``cube4d``,
+    ``empty``, ``no_wcs_no_beam``; ``missing`` names a file that is not written."""
+    path = Path(folder) / f"{kind}.fits"
+    noise = np.random.default_rng(0).normal(0, 1e-4, (size, size)).astype(np.float32)
+    header = _radio_header(centre=size / 2)
+    if kind == "good":
+        fits.PrimaryHDU(noise, header).writeto(path)
+    elif kind == "text":
+        path.write_text("SIMPLE? no, a note\n")
+    elif kind == "truncated":
+        big = np.random.default_rng(0).normal(0, 1e-4, (64, 64)).astype(np.float32)
+        fits.PrimaryHDU(big, _radio_header()).writeto(path)
+        path.write_bytes(path.read_bytes()[:-7000])
+    elif kind == "table":
+        col = fits.Column(name="x", format="E", array=np.zeros(3))
+        fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([col])]).writeto(path)
+    elif kind == "header_only":
+        fits.PrimaryHDU(header=header).writeto(path)
+    elif kind == "all_nan":
+        fits.PrimaryHDU(np.full((size, size), np.nan, np.float32), header).writeto(path)
+    elif kind == "cube3d":
+        fits.PrimaryHDU(np.stack([noise, noise]), _radio_header(3, size / 2)).writeto(path)
+    elif kind == "cube4d":
+        fits.PrimaryHDU(np.stack([np.stack([noise, noise])] * 2),
+                        _radio_header(4, size / 2)).writeto(path)
+    elif kind == "empty":
+        fits.PrimaryHDU(np.zeros((0, 8), np.float32), header).writeto(path)
+    elif kind == "no_wcs_no_beam":
+        fits.PrimaryHDU(noise).writeto(path)
+    elif kind != "missing":
+        raise AssertionError(kind)
+    return path
+
+
+@pytest.fixture(scope="session")
+def trouble_fits():
+    """Writer of FITS files with a given kind of trouble (see :func:`write_trouble_fits`)."""
+    return write_trouble_fits

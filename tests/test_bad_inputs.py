@@ -13,10 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from astropy.io import fits
-from astropy.wcs import WCS
 
 ROOT = Path(__file__).resolve().parents[1]
 SIM_TINY = ROOT / "configs" / "sim" / "tiny.yaml"
@@ -27,50 +24,9 @@ def _tree(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
-def _header(naxis: int = 2) -> fits.Header:
-    w = WCS(naxis=naxis)
-    w.wcs.ctype = ["RA---SIN", "DEC--SIN", "FREQ", "STOKES"][:naxis]
-    w.wcs.crval = [83.6, 22.0, 1.4e9, 1.0][:naxis]
-    w.wcs.crpix = [32.0, 32.0, 1.0, 1.0][:naxis]
-    w.wcs.cdelt = [-1.5 / 3600, 1.5 / 3600, 1e6, 1.0][:naxis]
-    hdr = w.to_header()
-    hdr["BMAJ"], hdr["BMIN"], hdr["BPA"] = 6 / 3600, 6 / 3600, 0.0
-    hdr["BUNIT"] = "JY/BEAM"
-    return hdr
-
-
-def _noise(shape=(64, 64)) -> np.ndarray:
-    return np.random.default_rng(0).normal(0, 1e-4, shape).astype(np.float32)
-
-
-def write_fits(kind: str, folder: Path) -> Path:
-    """A FITS file (or not) of the given kind of trouble."""
-    path = folder / f"{kind}.fits"
-    if kind == "good":
-        fits.PrimaryHDU(_noise(), _header()).writeto(path)
-    elif kind == "text":
-        path.write_text("SIMPLE? no, a note\n")
-    elif kind == "truncated":
-        fits.PrimaryHDU(_noise(), _header()).writeto(path)
-        path.write_bytes(path.read_bytes()[:-7000])
-    elif kind == "all_nan":
-        fits.PrimaryHDU(np.full((64, 64), np.nan, np.float32), _header()).writeto(path)
-    elif kind == "cube3d":
-        fits.PrimaryHDU(np.stack([_noise(), _noise()]), _header(3)).writeto(path)
-    elif kind == "cube4d":
-        fits.PrimaryHDU(np.stack([np.stack([_noise(), _noise()])] * 2), _header(4)).writeto(path)
-    elif kind == "empty":
-        fits.PrimaryHDU(np.zeros((0, 8), np.float32), _header()).writeto(path)
-    elif kind == "no_wcs_no_beam":
-        fits.PrimaryHDU(_noise()).writeto(path)
-    else:
-        raise AssertionError(kind)
-    return path
-
-
 @pytest.fixture
-def image(tmp_path) -> Path:
-    return write_fits("good", tmp_path)
+def image(tmp_path, trouble_fits) -> Path:
+    return trouble_fits("good", tmp_path)
 
 
 # --- infer: outputs and options are checked before any work ---------------------------------
@@ -115,8 +71,8 @@ def test_infer_bad_option_names_it(tmp_path, image, cli, args, named):
 
 
 @pytest.mark.parametrize("kind", ["text", "truncated", "cube3d", "cube4d", "empty", "missing"])
-def test_infer_bad_image_one_line(tmp_path, cli, kind):
-    path = tmp_path / "missing.fits" if kind == "missing" else write_fits(kind, tmp_path)
+def test_infer_bad_image_one_line(tmp_path, cli, trouble_fits, kind):
+    path = tmp_path / "missing.fits" if kind == "missing" else trouble_fits(kind, tmp_path)
     proc = cli("infer", path, "--regions", tmp_path / "out.reg")
     assert str(path) in cli.error_line(proc)
     assert not (tmp_path / "out.reg").exists()
@@ -140,10 +96,10 @@ def test_infer_bad_weights(tmp_path, image, cli, case):
     assert not (tmp_path / "out.reg").exists()
 
 
-def test_infer_batch_reports_each_bad_image_and_goes_on(tmp_path, cli):
+def test_infer_batch_reports_each_bad_image_and_goes_on(tmp_path, cli, trouble_fits):
     """One process (one TensorFlow start-up) for every image-level failure behind the model."""
-    bad = [write_fits(k, tmp_path) for k in ("all_nan", "text", "truncated", "cube4d", "empty")]
-    good = write_fits("good", tmp_path)
+    bad = [trouble_fits(k, tmp_path) for k in ("all_nan", "text", "truncated", "cube4d", "empty")]
+    good = trouble_fits("good", tmp_path)
     out = tmp_path / "out"
     proc = cli("infer", *bad, good, "--out-dir", out, "--write", "regions,catalog,json")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
@@ -157,10 +113,11 @@ def test_infer_batch_reports_each_bad_image_and_goes_on(tmp_path, cli):
     assert f"1 of {len(bad) + 1} images done" in proc.stdout
 
 
-def test_infer_many_images_need_out_dir_and_distinct_names(tmp_path, image, cli):
+def test_infer_many_images_need_out_dir_and_distinct_names(tmp_path, image, cli,
+                                                          trouble_fits):
     other = tmp_path / "sub"
     other.mkdir()
-    twin = write_fits("good", other)
+    twin = trouble_fits("good", other)
     proc = cli("infer", image, twin, "--regions", tmp_path / "a.reg")
     assert "--out-dir" in cli.error_line(proc)
     proc = cli("infer", image, twin, "--out-dir", tmp_path / "out")
