@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +21,6 @@ REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "caesar_mrcnn" / "weights"
 
 
-def _cli() -> str:
-    exe = shutil.which("caesar-mrcnn", path=str(REPO / ".venv" / "bin")) or shutil.which(
-        "caesar-mrcnn")
-    if exe is None:
-        pytest.skip("the caesar-mrcnn entry point is not installed")
-    return exe
-
-
 def test_checkpoint_records_provenance_and_info_prints_it(tmp_path):
     a = keras.Variable(np.ones((2, 2), np.float32))
     step = keras.Variable(np.int64(3))
@@ -42,7 +33,7 @@ def test_checkpoint_records_provenance_and_info_prints_it(tmp_path):
     assert "git commit:" in text and "versions:" in text and "numpy" in text
 
 
-def test_old_files_say_not_recorded_through_the_installed_command(tmp_path):
+def test_old_files_say_not_recorded_through_the_installed_command(tmp_path, cli):
     old_ckpt = tmp_path / "ckpt-00000005.npz"
     np.savez(old_ckpt, **{"__info__": np.array(json.dumps(
         {"format": FORMAT, "step": 5, "n_model": 0, "n_optim": 0, "meta": {}}))})
@@ -52,14 +43,12 @@ def test_old_files_say_not_recorded_through_the_installed_command(tmp_path):
     shutil.copy(SHIPPED / "ssl_byol_r18.npz", tmp_path / "old_r18.npz")
     env = {**os.environ, "CAESAR_MRCNN_BACKBONES": str(tmp_path)}
     for target, kind in ((old_ckpt, "checkpoint"), ("old_r18", "backbone")):
-        res = subprocess.run([_cli(), "info", str(target)], capture_output=True, text=True,
-                             env=env, timeout=120)
+        res = cli("info", target, env=env, timeout=120)
         assert res.returncode == 0, res.stderr
         assert f"kind:         {kind}" in res.stdout
         assert "provenance: not recorded" in res.stdout
-    res = subprocess.run([_cli(), "info", str(tmp_path / "nothing.npz")], capture_output=True,
-                         text=True, env=env, timeout=120)
-    assert res.returncode != 0 and "nothing.npz" in res.stderr and res.stdout == ""
+    res = cli("info", tmp_path / "nothing.npz", env=env, timeout=120)
+    assert "nothing.npz" in cli.error_line(res) and res.stdout == ""
 
 
 @pytest.mark.parametrize("content", [None, b"hello"])
