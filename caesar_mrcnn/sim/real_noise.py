@@ -9,8 +9,9 @@ beam-correlated noise, so the result is real noise without real sources. A simul
 scales a random window of it to its own rms and adds its sources on top; since the noise's
 correlation length is the real beam, the field takes that image's beam in pixels too.
 
-Evaluation images (those with a reference catalogue and the MiraBest cutouts) are refused:
-their noise must not reach a model that is then scored on them.
+Evaluation images (those with a reference catalogue and the MiraBest cutouts) are refused, by
+the same list that keeps them out of pretraining (:data:`ssl_backbones.fields.EXCLUDED`): their
+noise must not reach a model that is then scored on them.
 """
 
 from __future__ import annotations
@@ -27,15 +28,7 @@ from scipy import ndimage
 from caesar_mrcnn.errors import ConfigError
 from caesar_mrcnn.sim import beam as gb
 from caesar_mrcnn.sim.noise import correlated_noise
-
-EVALUATION_IMAGES = (
-    "lotss_dr1_P205+55_cutout400", "lotss_dr1_P218+55_cutout200",
-    "parkes_chipass_1904-66_SIN", "wsrt_abell2255_pybdsf_ch0_I",
-)
-"""Stems of the real images kept for evaluation (never used for noise)."""
-
-EVALUATION_FOLDERS = ("mirabest_first", "mirabest")
-"""Folders of real evaluation images."""
+from ssl_backbones.fields import is_excluded
 
 
 def expand_path(path: str | Path) -> Path:
@@ -52,13 +45,6 @@ def expand_path(path: str | Path) -> Path:
         raise ConfigError(f"real_backgrounds: {path}: environment variable not set; export it "
                           "(e.g. CAESAR_MRCNN_REAL=folder of the real images)")
     return Path(text)
-
-
-def is_evaluation_image(path: str | Path) -> bool:
-    """True for an image reserved for evaluation (by name, or by the folder it lies in)."""
-    path = Path(path)
-    stem = path.name.split(".fits")[0]
-    return stem in EVALUATION_IMAGES or any(p in EVALUATION_FOLDERS for p in path.parts[:-1])
 
 
 @dataclass(frozen=True)
@@ -92,7 +78,7 @@ def load_noise_image(path: str | Path, mask_sigma: float = 4.0, box: int = 48,
     from caesar_mrcnn.io.fits import read_image
     from caesar_mrcnn.measure.background import background_grid
 
-    if is_evaluation_image(path):
+    if is_excluded(path):
         raise ConfigError(f"real_backgrounds: {path} is an evaluation image; its noise must not "
                           "be trained on — remove it from the list")
     img = read_image(path)
