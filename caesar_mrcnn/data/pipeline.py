@@ -145,9 +145,13 @@ def _save_cached(file: Path, image: np.ndarray) -> None:
 
 
 def prepare_samples(samples: Sequence[Sample], preprocess: Callable[[np.ndarray], np.ndarray],
-                    cache_dir: str | Path | None = None, cache_tag: str = "",
-                    read: Callable[[Path], np.ndarray] | None = None) -> list[PreparedSample]:
+                    cache_dir: str | Path | None = None, cache_tag: str = ""
+                    ) -> list[PreparedSample]:
     """Read and preprocess every sample's image once.
+
+    A noise-aware preprocessor (``kind: snr``) also brings each image and its annotations to
+    the beam sampling it names (:mod:`caesar_mrcnn.data.resample`), with the zoom taken from
+    the image's header.
 
     Parameters
     ----------
@@ -158,8 +162,6 @@ def prepare_samples(samples: Sequence[Sample], preprocess: Callable[[np.ndarray]
         Folder of ``.npz`` copies of preprocessed images; created if missing.
     cache_tag : str
         Text identifying the preprocessing settings (part of the cache key).
-    read : callable, optional
-        Maps a FITS path to its 2D data (default :func:`caesar_mrcnn.io.fits.read_image`).
 
     Returns
     -------
@@ -174,12 +176,9 @@ def prepare_samples(samples: Sequence[Sample], preprocess: Callable[[np.ndarray]
     """
     if not samples:
         raise DatasetError("the dataset has no images; check the dataset file")
+    from caesar_mrcnn.io.fits import open_image
+
     target = _target_sampling(preprocess)
-    if read is None:
-        from caesar_mrcnn.io.fits import read_image
-
-        read = read_image if target else (lambda p: read_image(p).data)
-
     folder = Path(cache_dir) if cache_dir else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -188,23 +187,13 @@ def prepare_samples(samples: Sequence[Sample], preprocess: Callable[[np.ndarray]
         path = Path(sample.image_path)
         file = _cache_file(folder, path, cache_tag) if folder is not None else None
         image = _load_cached(file) if file is not None and file.is_file() else None
-        zoom = 1.0
-        if target:
-            # the cache holds the resampled channels; the zoom comes from the header each time
-            radio = read(path)
-            zoom = resample_factor(native_beam_pix(radio), target)
-        if image is None:
-            if target:
-                snr = preprocess.to_snr(np.asarray(radio.data, np.float32))
-                if zoom != 1.0:
-                    snr = resize(snr, zoomed_shape(snr.shape, zoom))
-                image = preprocess.stretch(snr)
-            else:
-                image = np.asarray(preprocess(np.asarray(read(path), np.float32)), np.float32)
-            if image.ndim == 2:
-                image = image[:, :, None]
-            if file is not None:
-                _save_cached(file, image)
+        # the header gives the zoom (also for a cached image); the pixels are read on a miss
+        with open_image(path) as radio:
+            zoom = resample_factor(native_beam_pix(radio), target) if target else 1.0
+            if image is None:
+                image = _preprocessed(radio.read(), preprocess, zoom)
+                if file is not None:
+                    _save_cached(file, image)
         expected = zoomed_shape(sample.shape, zoom) if zoom != 1.0 else tuple(sample.shape)
         if tuple(image.shape[:2]) != tuple(expected):
             raise DatasetError(f"{path}: image is {image.shape[:2]} pixels but the dataset "
@@ -218,6 +207,19 @@ def prepare_samples(samples: Sequence[Sample], preprocess: Callable[[np.ndarray]
     if len(channels) > 1:
         raise DatasetError(f"preprocessed images have different channel counts {channels}")
     return out
+
+
+def _preprocessed(data: np.ndarray, preprocess: Callable, zoom: float) -> np.ndarray:
+    """Network channels ``(H, W, C)`` of an image: in noise units and resampled by ``zoom``
+    for a noise-aware preprocessor, else the preprocessor's own output."""
+    data = np.asarray(data, np.float32)
+    if getattr(preprocess, "is_snr", False):
+        snr = preprocess.to_snr(data)
+        if zoom != 1.0:
+            snr = resize(snr, zoomed_shape(snr.shape, zoom))
+        return preprocess.stretch(snr)
+    image = np.asarray(preprocess(data), np.float32)
+    return image if image.ndim == 3 else image[:, :, None]
 
 
 def _target_sampling(preprocess) -> float:
