@@ -29,7 +29,8 @@ class TileInput:
     preprocess : callable
         A :class:`~caesar_mrcnn.data.preprocess.Preprocessor` or any ``(H, W) -> (H, W, C)``.
     zoom : float
-        Network pixels per native pixel (1: the native sampling).
+        Network pixels per native pixel (1: the native sampling, always for a preprocessing
+        that is not noise-aware).
     background : BackgroundGrid, optional
         The image's background and rms maps (used by a noise-aware preprocessor).
     """
@@ -48,10 +49,9 @@ class TileInput:
 
     def channels(self, tile: Tile, data: np.ndarray) -> np.ndarray:
         """Network input ``(h, w, C)`` float32 of the tile's native pixels ``data``."""
-        if not self.noise_aware:
+        if not self.noise_aware:  # per-image steps run at the native sampling (zoom 1)
             img = np.asarray(self.preprocess(data), np.float32)
-            img = img if img.ndim == 3 else img[..., None]
-            return resize(img, self.network_shape(tile)) if self.zoom != 1.0 else img
+            return img if img.ndim == 3 else img[..., None]
         noise = (self.background.window(tile.y0, tile.y1, tile.x0, tile.x1)
                  if self.background is not None else None)
         snr = self.preprocess.to_snr(data, noise)
