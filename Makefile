@@ -7,19 +7,32 @@ export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export TF_CPP_MIN_LOG_LEVEL := 3
 DEMO_OUT ?= demo_out
+# The tested set of every Python package (runtime, extras, installers); `make lock` moves it.
+LOCK  := requirements/lock.txt
+LOCK_INPUTS := setup.cfg requirements/tools.in
 
-.PHONY: setup test lint demo demo-train bench clean
+.PHONY: setup test lint lock demo demo-train bench clean
 
 setup: $(VENV)/.installed
 	@scripts/install_system_deps.sh
 	@scripts/install_horovod.sh $(PY)
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+$(VENV)/.installed: setup.cfg pyproject.toml $(LOCK)
 	@scripts/install_system_deps.sh
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q -e '.[dev,compare,horovod]'
+	$(PY) -m pip install -q -c $(LOCK) pip setuptools wheel uv
+	$(PY) -m pip install -q -c $(LOCK) -e '.[dev,compare,horovod]'
 	@touch $@
+
+# Move every pin to the newest release setup.cfg allows, install the new set, rerun the tests.
+# The lock is universal (markers for other Pythons and platforms); the tested set is the one
+# this machine installs.
+lock: $(VENV)/.installed
+	$(BIN)/uv pip compile $(LOCK_INPUTS) --extra dev --extra compare --extra horovod \
+		--universal --python-version 3.10 --upgrade --annotation-style line \
+		--custom-compile-command "make lock" \
+		-o $(LOCK)
+	$(MAKE) test
 
 lint: setup
 	$(BIN)/ruff check caesar_mrcnn ssl_backbones tests scripts

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build Horovod 0.28.1 against the TensorFlow installed in the active Python environment.
+# Build Horovod (the version pinned in requirements/horovod.txt) against the TensorFlow installed
+# in the active Python environment, with the build tools pinned in requirements/lock.txt.
 #
 # Horovod's last release predates TF 2.19, which moved xla_builder.h; this script patches that
 # one include in the unpacked source archive, builds a wheel, and keeps it in a cache keyed by
@@ -12,11 +13,14 @@ set -euo pipefail
 PY="${1:-python}"
 # The build runs in another folder: make the interpreter path absolute.
 PY="$(cd "$(dirname "$(command -v "$PY")")" && pwd)/$(basename "$PY")"
-HVD_VERSION=0.28.1
+REQ="$(cd "$(dirname "$0")/../requirements" && pwd)"
+LOCK="$REQ/lock.txt"
+HVD_VERSION=$(sed -n 's/^horovod==\([0-9.]*\).*/\1/p' "$REQ/horovod.txt")
+[ -n "$HVD_VERSION" ] || { echo "error: no horovod==VERSION line in $REQ/horovod.txt" >&2; exit 1; }
 
-if "$PY" - <<'PYEOF' 2>/dev/null
+if HVD_VERSION="$HVD_VERSION" "$PY" - <<'PYEOF' 2>/dev/null
 import os, horovod.tensorflow as hvd, horovod
-assert horovod.__version__ == "0.28.1"
+assert horovod.__version__ == os.environ["HVD_VERSION"]
 # A CPU build already installed does not satisfy a request for an NCCL (GPU) build.
 assert os.environ.get("HOROVOD_GPU_OPERATIONS", "").upper() != "NCCL" or hvd.nccl_built()
 hvd.init()
@@ -44,7 +48,7 @@ if ! ls "$CACHE"/horovod-*.whl >/dev/null 2>&1; then
         "$SRC/horovod/tensorflow/xla_mpi_ops.cc"
     grep -q "hlo/builder/xla_builder.h" "$SRC/horovod/tensorflow/xla_mpi_ops.cc"
     # Horovod's build needs these in the build env since we build without isolation.
-    "$PY" -m pip install -q "cmake<4" packaging cloudpickle psutil pyyaml wheel setuptools
+    "$PY" -m pip install -q -c "$LOCK" cmake packaging cloudpickle psutil pyyaml wheel setuptools
     (
         cd "$SRC"
         export HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1
@@ -56,5 +60,5 @@ if ! ls "$CACHE"/horovod-*.whl >/dev/null 2>&1; then
 fi
 
 "$PY" -m pip install -q --no-deps --force-reinstall "$CACHE"/horovod-*.whl
-"$PY" -m pip install -q cloudpickle psutil packaging pyyaml
+"$PY" -m pip install -q -c "$LOCK" cloudpickle psutil packaging pyyaml
 "$PY" -c "import horovod.tensorflow as hvd; hvd.init(); print('horovod: ok, size', hvd.size())"
