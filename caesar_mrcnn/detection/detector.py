@@ -105,7 +105,12 @@ class TruthPredictor:
                 classes[i, k] = self._ids[j]
                 valid[i, k] = True
         scores = np.where(valid, self.score, 0.0)
-        return {"scores": scores, "classes": classes, "masks": masks, "valid": valid}
+        # all the probability on the true class: the score, split over no other class
+        probs = np.zeros((n, d, len(CLASS_IDS)))
+        np.put_along_axis(probs, np.clip(classes - 1, 0, None)[..., None],
+                          scores[..., None], axis=-1)
+        return {"scores": scores, "classes": classes, "masks": masks, "valid": valid,
+                "probs": probs}
 
 
 def finite_to_channels(data: np.ndarray) -> np.ndarray:

@@ -12,7 +12,8 @@ detections back into one object per source:
   (the source is whole in that tile) keeps the best such detection;
 * otherwise (a source larger than the overlap, cut in every tile) the masks are united into one
   object, flagged ``merged``;
-* the class of a group is the class with the largest summed score over its detections.
+* the class of a group is the class its detections vote for with their class probabilities
+  (or, without probabilities, with their scores).
 """
 
 from __future__ import annotations
@@ -175,10 +176,11 @@ def merge_detections(dets: Sequence[Annotation], tiles: Sequence[Tile],
     Returns
     -------
     list of Annotation
-        Sorted by bounding box (top-left first). ``attrs``: ``score`` (highest score among the
-        object's detections of the chosen class), ``merged`` (masks of several tiles united),
-        ``ndet`` (detections behind the object), ``class_scores`` (summed score per class).
-        The class is the one with the largest summed score over the object's detections.
+        Sorted by bounding box (top-left first). ``attrs``: ``score`` (highest objectness
+        among the object's detections), ``merged`` (masks of several tiles united), ``ndet``
+        (detections behind the object), ``class_scores`` (summed class votes), ``probs``
+        (mean class probabilities, when the detections carry them). The class is the one
+        with the most votes (see :func:`_group_attrs`).
     """
     if not dets:
         return []
@@ -197,17 +199,35 @@ def merge_detections(dets: Sequence[Annotation], tiles: Sequence[Tile],
     for members in groups:
         for indices, united in _resolve_group(members, dets, match):
             group = [dets[i] for i in indices]
-            scores = np.array([d.attrs["score"] for d in group])
-            cls = np.array([CLASS_NAMES.index(d.category) for d in group])
-            summed = np.bincount(cls, weights=scores, minlength=len(CLASS_NAMES))
-            best = int(np.argmax(summed))
-            attrs = {"score": float(scores[cls == best].max()), "ndet": len(group),
-                     "class_scores": {CLASS_NAMES[c]: float(summed[c])
-                                      for c in np.flatnonzero(summed)},
-                     "merged": bool(united and len(group) > 1)}
+            attrs, best = _group_attrs(group)
+            attrs["merged"] = bool(united and len(group) > 1)
             if united:
                 out.append(union_annotation(group, CLASS_NAMES[best], **attrs))
             else:
                 out.append(Annotation(CLASS_NAMES[best], group[0].bbox, group[0].mask, attrs))
     out.sort(key=lambda a: a.bbox)
     return out
+
+
+def _group_attrs(group: list[Annotation]) -> tuple[dict, int]:
+    """Score, class vote and class probabilities of the detections of one object.
+
+    The score is the highest among the detections. Each detection votes for the classes with
+    its class probabilities where it has them (else with its score for its own class); the
+    object's class is the one with the most votes, and its ``probs`` are the mean of its
+    detections' probabilities.
+    """
+    scores = np.array([d.attrs["score"] for d in group])
+    if all("probs" in d.attrs for d in group):
+        probs = np.mean([d.attrs["probs"] for d in group], axis=0)
+        votes = probs * len(group)
+    else:
+        probs = None
+        cls = np.array([CLASS_NAMES.index(d.category) for d in group])
+        votes = np.bincount(cls, weights=scores, minlength=len(CLASS_NAMES))
+    best = int(np.argmax(votes))
+    attrs = {"score": float(scores.max()), "ndet": len(group),
+             "class_scores": {CLASS_NAMES[c]: float(votes[c]) for c in np.flatnonzero(votes)}}
+    if probs is not None:
+        attrs["probs"] = probs
+    return attrs, best

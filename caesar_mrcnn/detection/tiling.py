@@ -95,8 +95,9 @@ def detections_from_output(output: dict, index: int, tile: Tile, image_shape: tu
     Parameters
     ----------
     output : dict
-        Model output for a batch: ``scores [N, D]``, ``classes [N, D]`` (1-based ids),
-        ``masks [N, D, H, W]`` (probabilities over the padded tile), optional ``valid [N, D]``.
+        Model output for a batch: ``scores [N, D]`` (objectness), ``classes [N, D]`` (1-based
+        ids), ``masks [N, D, H, W]`` (probabilities over the padded tile), optional
+        ``valid [N, D]`` and ``probs [N, D, len(CLASS_NAMES)]`` (class probabilities).
     index : int
         Row of ``output`` that belongs to ``tile``.
     tile : Tile
@@ -112,7 +113,9 @@ def detections_from_output(output: dict, index: int, tile: Tile, image_shape: tu
     -------
     list of Annotation
         Masks cropped to their bounding box, ``attrs``: ``score``, ``tile`` (tile index),
-        ``det`` (detection index in the tile), ``cut`` (mask touches an interior tile edge).
+        ``det`` (detection index in the tile), ``cut`` (mask touches an interior tile edge),
+        and ``probs`` (class probabilities in :data:`CLASS_NAMES` order) when the output has
+        them.
     """
     scores = np.asarray(output["scores"][index], dtype=np.float64)
     classes = np.asarray(output["classes"][index]).astype(np.int64)
@@ -137,6 +140,12 @@ def detections_from_output(output: dict, index: int, tile: Tile, image_shape: tu
             cut |= side.any(axis=1)
     rows_any = masks.any(axis=2)
     cols_any = masks.any(axis=1)
+    probs = None
+    if "probs" in output:
+        probs = np.zeros((len(scores), len(CLASS_NAMES)))
+        given = np.asarray(output["probs"][index], dtype=np.float64)
+        # a model of fewer classes leaves the rest at zero
+        probs[:, :min(given.shape[1], len(CLASS_NAMES))] = given[:, :len(CLASS_NAMES)]
     dets = []
     for k, d in enumerate(idx):
         ys = np.flatnonzero(rows_any[k])
@@ -144,12 +153,14 @@ def detections_from_output(output: dict, index: int, tile: Tile, image_shape: tu
             continue
         xs = np.flatnonzero(cols_any[k])
         my0, my1, mx0, mx1 = ys[0], ys[-1] + 1, xs[0], xs[-1] + 1
+        attrs = {"score": float(scores[d]), "tile": tile.index, "det": int(d),
+                 "cut": bool(cut[k])}
+        if probs is not None:
+            attrs["probs"] = probs[d].copy()
         dets.append(Annotation(
             class_name(classes[d]),
             (tile.y0 + my0, tile.x0 + mx0, tile.y0 + my1, tile.x0 + mx1),
-            masks[k, my0:my1, mx0:mx1].copy(),
-            {"score": float(scores[d]), "tile": tile.index, "det": int(d),
-             "cut": bool(cut[k])}))
+            masks[k, my0:my1, mx0:mx1].copy(), attrs))
     return dets
 
 

@@ -26,7 +26,7 @@ from caesar_mrcnn.modeling.losses import (
     rpn_losses,
 )
 from caesar_mrcnn.modeling.mask_ops import paste_masks
-from caesar_mrcnn.modeling.nms import per_class_detections
+from caesar_mrcnn.modeling.nms import objectness_detections
 from caesar_mrcnn.modeling.roi_align import multilevel_roi_align
 from caesar_mrcnn.modeling.rpn import build_rpn_head, flatten_rpn_outputs, generate_proposals
 from caesar_mrcnn.modeling.targets import ROI_BOX_WEIGHTS, mask_targets, roi_targets, rpn_targets
@@ -202,8 +202,10 @@ class MaskRCNN(keras.Model):
         Returns
         -------
         dict
-            ``boxes [B, D, 4]`` float32 pixels (y0, x0, y1, x1); ``scores [B, D]`` float32;
-            ``classes [B, D]`` int32 (1-based, 0 = padding); ``masks [B, D, H, W]`` float32
+            ``boxes [B, D, 4]`` float32 pixels (y0, x0, y1, x1); ``scores [B, D]`` float32
+            objectness (1 - p(background)); ``classes [B, D]`` int32 (1-based, 0 = padding),
+            the most probable foreground class; ``probs [B, D, K - 1]`` float32 foreground
+            class probabilities; ``masks [B, D, H, W]`` float32
             probabilities at image resolution; ``valid [B, D]`` bool. D =
             ``detections_per_image``; detections are sorted by score, padding last.
         """
@@ -221,8 +223,8 @@ class MaskRCNN(keras.Model):
         probs = ops.softmax(cls_logits, axis=-1)
         boxes = decode_boxes(box_deltas, proposals[:, :, None, :], ROI_BOX_WEIGHTS)
         boxes = clip_boxes(boxes, height, width)
-        det = per_class_detections(boxes, probs, proposal_valid, cfg.detections_per_image,
-                                   cfg.nms_iou, cfg.score_threshold)
+        det = objectness_detections(boxes, probs, proposal_valid, cfg.detections_per_image,
+                                    cfg.nms_iou, cfg.score_threshold)
 
         mask_logits = self._mask_head(
             self._roi_features(pyramid, det["boxes"], cfg.mask_roi_size), training)

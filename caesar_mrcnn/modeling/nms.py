@@ -1,4 +1,4 @@
-"""Non-maximum suppression with static output shapes, grouped by level or by class."""
+"""Non-maximum suppression with static output shapes, and the final detections."""
 
 from __future__ import annotations
 
@@ -53,9 +53,15 @@ def grouped_nms(boxes, scores, groups, max_output: int, iou_threshold: float,
     return indices, valid
 
 
-def per_class_detections(boxes, probs, proposal_valid, max_detections: int,
-                         iou_threshold: float, score_threshold: float):
-    """Final detections: per-class NMS over class-specific boxes.
+def objectness_detections(boxes, probs, proposal_valid, max_detections: int,
+                          iou_threshold: float, score_threshold: float):
+    """Final detections decided by objectness, one per object whatever its class.
+
+    A proposal's score is its objectness, the probability that it holds a source of any class
+    (the sum of the foreground class probabilities, ``1 - p(background)``): a source the
+    network is sure of is kept even when its class probabilities split between classes.
+    Its class is the most probable foreground class and its box that class's regression.
+    NMS is class-agnostic, so one object never comes out twice under two classes.
 
     Parameters
     ----------
@@ -68,28 +74,31 @@ def per_class_detections(boxes, probs, proposal_valid, max_detections: int,
     max_detections : int
         Output slots per image D.
     iou_threshold, score_threshold : float
-        Per-class NMS overlap and minimum class probability.
+        NMS overlap, and minimum objectness.
 
     Returns
     -------
     dict
-        ``boxes [B, D, 4]``, ``scores [B, D]``, ``classes [B, D]`` int32 (1-based, 0 for
-        padding), ``valid [B, D]`` bool. Padding slots hold zeros.
+        ``boxes [B, D, 4]``, ``scores [B, D]`` (objectness), ``classes [B, D]`` int32 (1-based,
+        0 for padding), ``probs [B, D, K - 1]`` (foreground class probabilities, summing to
+        the score), ``valid [B, D]`` bool. Padding slots hold zeros.
     """
-    b = ops.shape(probs)[0]
-    r, k = probs.shape[1], probs.shape[2]
-    fg_boxes = ops.reshape(boxes[:, :, 1:, :], (b, r * (k - 1), 4))
-    fg_scores = ops.where(proposal_valid[..., None], probs[:, :, 1:], -1.0)
-    fg_scores = ops.reshape(fg_scores, (b, r * (k - 1)))
-    classes = ops.tile(ops.arange(1, k, dtype="int32"), (r,))
-    indices, valid = grouped_nms(fg_boxes, fg_scores, classes, max_detections,
-                                 iou_threshold, score_threshold)
-    out_boxes = ops.take_along_axis(fg_boxes, indices[..., None], axis=1)
-    out_scores = ops.take_along_axis(fg_scores, indices, axis=1)
-    out_classes = ops.take(classes, indices)
+    probs = ops.cast(probs, "float32")
+    r = probs.shape[1]
+    fg = probs[:, :, 1:]
+    # The sum keeps precision where p(background) is within float32 rounding of 1.
+    scores = ops.where(proposal_valid, ops.sum(fg, axis=-1), -1.0)
+    classes = ops.cast(ops.argmax(fg, axis=-1), "int32") + 1
+    pick = ops.broadcast_to(classes[:, :, None, None], (ops.shape(probs)[0], r, 1, 4))
+    class_boxes = ops.take_along_axis(ops.cast(boxes, "float32"), pick, axis=2)[:, :, 0]
+    indices, valid = grouped_nms(class_boxes, scores, ops.zeros((r,), "int32"),
+                                 max_detections, iou_threshold, score_threshold)
+    out_probs = ops.take_along_axis(fg, indices[..., None], axis=1)
     return {
-        "boxes": ops.where(valid[..., None], out_boxes, 0.0),
-        "scores": ops.where(valid, out_scores, 0.0),
-        "classes": ops.where(valid, out_classes, 0),
+        "boxes": ops.where(valid[..., None],
+                           ops.take_along_axis(class_boxes, indices[..., None], axis=1), 0.0),
+        "scores": ops.where(valid, ops.take_along_axis(scores, indices, axis=1), 0.0),
+        "classes": ops.where(valid, ops.take_along_axis(classes, indices, axis=1), 0),
+        "probs": ops.where(valid[..., None], out_probs, 0.0),
         "valid": valid,
     }

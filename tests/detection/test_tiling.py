@@ -65,6 +65,32 @@ def test_duplicate_in_overlap_kept_once():
     assert src.attrs["class_scores"] == pytest.approx({"compact": 0.8, "extended": 0.9})
 
 
+def test_class_vote_uses_the_class_probabilities():
+    tiles = [Tile(0, 0, 0, 96, 96), Tile(1, 0, 64, 96, 160)]
+    # compact in each tile's own argmax, but together the detections favour extended
+    p_whole = np.array([0.0, 0.40, 0.35, 0.25, 0.0])
+    p_cut = np.array([0.0, 0.30, 0.60, 0.10, 0.0])
+    whole = _ann("compact", (40, 80, 50, 100), 1, 0, 1.0, False)
+    cut = _ann("extended", (40, 80, 50, 96), 0, 0, 1.0, True)
+    whole.attrs["probs"], cut.attrs["probs"] = p_whole, p_cut
+    (src,) = merge_detections([cut, whole], tiles)
+    assert src.category == "extended" and src.bbox == whole.bbox
+    np.testing.assert_allclose(src.attrs["probs"], (p_whole + p_cut) / 2)
+    assert src.attrs["score"] == 1.0
+
+
+def test_detections_carry_the_class_probabilities():
+    tile = Tile(0, 0, 0, 32, 32)
+    masks = np.zeros((1, 2, 32, 32), np.float32)
+    masks[0, 0, 4:8, 4:8] = 1.0
+    masks[0, 1, 20:24, 20:24] = 1.0
+    out = {"scores": np.array([[0.98, 0.3]]), "classes": np.array([[2, 1]]), "masks": masks,
+           "probs": np.array([[[0.02, 0.48, 0.38, 0.1, 0.0], [0.2, 0.05, 0.05, 0.0, 0.0]]])}
+    dets = detections_from_output(out, 0, tile, (32, 32), score_thr=0.5)
+    assert len(dets) == 1 and dets[0].category == "compact"
+    np.testing.assert_allclose(dets[0].attrs["probs"], [0.02, 0.48, 0.38, 0.1, 0.0])
+
+
 def test_neighbours_in_overlap_stay_distinct():
     tiles = [Tile(0, 0, 0, 96, 96), Tile(1, 0, 64, 96, 160)]
     a0 = _ann("compact", (40, 66, 46, 72), 0, 0, 0.9, False)
@@ -103,7 +129,8 @@ def test_long_source_over_three_tiles_is_one_object():
     np.testing.assert_array_equal(obj.full_mask(truth.shape), truth)
     # extended: 0.6 + 0.5 = 1.1 > compact 0.9
     assert obj.category == "extended"
-    assert obj.attrs["score"] == pytest.approx(0.6)
+    # the score is objectness: the surest of the object's detections, whatever its class
+    assert obj.attrs["score"] == pytest.approx(0.9)
 
 
 def test_merge_is_independent_of_input_order():
