@@ -224,7 +224,7 @@ def infer_command(images: Sequence[str], *, image_list: str | os.PathLike | None
             raise ConfigError("--list: runs many images; give --out-dir DIR for their outputs")
         images += read_image_list(image_list)
     if out_dir is None:
-        _check_single(images, regions)
+        _check_single(images, (regions, catalog, json_path, plot))
     else:
         named = [f"--{k}" for k, v in (("regions", regions), ("catalog", catalog),
                                        ("json", json_path), ("plot", plot)) if v is not None]
@@ -258,12 +258,16 @@ def infer_command(images: Sequence[str], *, image_list: str | os.PathLike | None
     return outcomes if root else []
 
 
-def _check_single(images: Sequence[str], regions: str | os.PathLike | None) -> None:
+def _check_single(images: Sequence[str], outputs: Sequence[str | os.PathLike | None]) -> None:
+    """One image needs one image name and at least one output of any kind."""
     if len(images) != 1:
         raise ConfigError(f"infer: {len(images) or 'no'} images given; name one image with "
-                          "--regions FILE.reg, or several with --out-dir DIR")
-    if regions is None:
-        raise ConfigError("--regions: required for one image (or give --out-dir DIR)")
+                          "its outputs (--regions, --catalog, --json, --plot), or several "
+                          "with --out-dir DIR")
+    if all(p is None for p in outputs):
+        raise ConfigError("infer: no output requested; give at least one of --regions FILE.reg, "
+                          "--catalog FILE.fits, --json FILE.json, --plot FILE.png (or "
+                          "--out-dir DIR)")
 
 
 def _check_readable(image: str, plane: int | None, hdu: int | str | None) -> None:
