@@ -8,7 +8,7 @@ packages' ``__init__`` files import nothing, so importing ``a.b.c`` adds no edge
 
 The rules checked:
 
-1. no cycle among the ``caesar_mrcnn`` modules;
+1. no cycle among the modules of a package (``caesar_mrcnn``, ``ssl_backbones``);
 2. nothing in ``caesar_mrcnn.detection``, ``measure``, ``evaluation`` or ``io`` imports
    ``caesar_mrcnn.training``: finding and measuring sources never needs the training code;
 3. ``caesar_mrcnn.detection`` never imports ``caesar_mrcnn.zoo.pack`` (the maintainers' packing
@@ -243,7 +243,7 @@ def _closed_path(component: list[str], edges: dict[str, list[str]]) -> list[str]
 def problems(root: Path) -> list[str]:
     """Every broken rule under ``root`` (the repository), one line each; empty when clean."""
     graph = build_graph(root)
-    lines = [f"cycle: {' -> '.join(c)}" for c in cycles(graph)]
+    lines = [f"cycle: {' -> '.join(c)}" for pkg in PACKAGES for c in cycles(graph, pkg)]
     return lines + forbidden_edges(graph) + private_imports(root)
 
 

@@ -29,19 +29,20 @@ from typing import Any
 import numpy as np
 
 from ssl_backbones.errors import PretrainConfigError
+from ssl_backbones.probes import LogisticRegression, knn_scores, stratified_kfold
 
 PROTOCOLS = ("linear", "knn", "finetune")
 
 
-def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion (fractions in [0, 1])."""
+def wilson_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (fractions in [0, 1]; NaN when
+    ``n == 0``), from ``astropy.stats.binom_conf_interval``."""
+    from astropy.stats import binom_conf_interval
+
     if n <= 0:
         return float("nan"), float("nan")
-    p = correct / n
-    den = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, centre - half), min(1.0, centre + half)
+    lo, hi = binom_conf_interval(correct, n, confidence_level=confidence, interval="wilson")
+    return float(lo), float(hi)
 
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = 2) -> float:
@@ -85,8 +86,6 @@ def linear_probe(train_x, train_y, test_x, seed: int = 0,
                  ) -> tuple[np.ndarray, float]:
     """Logistic-regression predictions on ``test_x``; the penalty chosen by 5-fold CV on the
     training set. Returns (predictions, chosen l2)."""
-    from ssl_backbones.evaluate import LogisticRegression, stratified_kfold
-
     folds = stratified_kfold(train_y, 5, seed)
     best, best_acc = l2_grid[0], -1.0
     for l2 in l2_grid:
@@ -100,9 +99,7 @@ def linear_probe(train_x, train_y, test_x, seed: int = 0,
 
 
 def knn_predict(train_x, train_y, test_x, k: int = 20) -> np.ndarray:
-    """Cosine kNN predictions (see :func:`ssl_backbones.evaluate.knn_scores`)."""
-    from ssl_backbones.evaluate import knn_scores
-
+    """Cosine kNN predictions (see :func:`ssl_backbones.probes.knn_scores`)."""
     return knn_scores(train_x, train_y, test_x, 2, k=k).argmax(1)
 
 

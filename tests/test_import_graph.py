@@ -44,6 +44,18 @@ def test_a_cycle_hidden_in_a_function_is_found(tmp_path):
             "caesar_mrcnn.training.backbone") in res.stdout
 
 
+def test_a_cycle_in_ssl_backbones_is_found(tmp_path):
+    _write(tmp_path, {
+        "caesar_mrcnn/__init__.py": "",
+        "ssl_backbones/__init__.py": "",
+        "ssl_backbones/evaluate.py": "def run():\n    from ssl_backbones import mirabest_eval\n",
+        "ssl_backbones/mirabest_eval.py": "def probe():\n    from ssl_backbones import evaluate\n",
+    })
+    res = _run(tmp_path)
+    assert res.returncode == 1
+    assert "cycle: ssl_backbones." in res.stdout
+
+
 def test_forbidden_directions_are_named(tmp_path):
     _write(tmp_path, {
         "caesar_mrcnn/__init__.py": "",

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.special import ndtri
 
 from caesar_mrcnn.classes import CLASS_NAMES
 
@@ -41,17 +40,14 @@ def wilson_interval(k, n, confidence: float = 0.95) -> tuple[np.ndarray, np.ndar
     lo, hi : numpy.ndarray of float
         Interval bounds; ``(0, 1)`` where ``n == 0``.
     """
-    k = np.asarray(k, dtype=float)
-    n = np.asarray(n, dtype=float)
-    z = float(ndtri(0.5 + confidence / 2.0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.where(n > 0, k / n, 0.0)
-        denom = 1.0 + z * z / n
-        centre = (p + z * z / (2 * n)) / denom
-        half = z / denom * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-        lo = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), 0.0)
-        hi = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), 1.0)
-    return lo, hi
+    from astropy.stats import binom_conf_interval
+
+    k, n = np.broadcast_arrays(np.asarray(k, dtype=int), np.asarray(n, dtype=int))
+    empty = n <= 0
+    # astropy refuses n = 0; an empty bin says nothing, so its interval is all of [0, 1].
+    lo, hi = binom_conf_interval(np.where(empty, 0, k), np.where(empty, 1, n),
+                                 confidence_level=confidence, interval="wilson")
+    return np.where(empty, 0.0, lo), np.where(empty, 1.0, hi)
 
 
 def proportion(k, n, confidence: float = 0.95) -> dict:

@@ -2,10 +2,9 @@ import numpy as np
 import pytest
 
 from ssl_backbones.errors import PretrainConfigError
-from ssl_backbones.evaluate import (
+from ssl_backbones.evaluate import cross_validate, knn_cv_accuracy
+from ssl_backbones.probes import (
     LogisticRegression,
-    cross_validate,
-    knn_cv_accuracy,
     knn_scores,
     softmax_loss_and_grad,
     stratified_kfold,
