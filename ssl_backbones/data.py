@@ -158,8 +158,13 @@ def load_pretrain_data(sources: Sequence[str | Path], cutout_size: int, per_imag
     """
     if not sources:
         raise PretrainConfigError("--data: give a folder of cutouts or FITS images")
+    from ssl_backbones.fields import is_excluded
+
     arrays, files, images = [], [], []
     for src in map(Path, sources):
+        if is_excluded(src):
+            raise PretrainConfigError(f"--data {src}: evaluation images (listed in "
+                                      "ssl_backbones.fields.EXCLUDED); never pretrain on them")
         if src.is_dir():
             arr, fs = load_cutout_folder(src, max_nan_fraction)
             arrays.append(arr)

@@ -8,8 +8,9 @@ beam (``BMAJ``, ``BMIN``; images without a beam are skipped), and square cutouts
 random positions and centred on sources (peaks above ``source_snr``).
 
 Images that serve as evaluation data are never read: :data:`EXCLUDED` lists them by file-name
-pattern (fields with reference catalogues and the MiraBest FIRST cutouts). This module does not
-depend on ``caesar_mrcnn``.
+pattern (fields with reference catalogues, the MiraBest FIRST cutouts and the FITS images of
+the MiraBest test batch). The detector's real-noise backgrounds (``caesar_mrcnn.sim.real_noise``)
+refuse the same images. This module does not depend on ``caesar_mrcnn``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ EXCLUDED: tuple[str, ...] = (
     "wsrt_abell2255*",             # WSRT Abell 2255 with PyBDSF catalogues
     "mirabest_first",              # folder of the 30 MiraBest FIRST cutouts
     "mirabest_first/*",
+    "mirabest_test",               # folder of 73 MiraBest Confident test-batch galaxies (FITS)
+    "mirabest_test/*",
     "*_labels.csv",
     "mirabest",                    # the labelled MiraBest batches (test batch inside)
 )

@@ -8,7 +8,8 @@
   sources after a background/rms estimate (:mod:`ssl_backbones.fields`); evaluation images are
   excluded by name;
 * ``folder``: a folder of same-size FITS cutouts (``make-cutouts``), each scaled by its own
-  sigma-clipped median and rms and resampled with its header beam.
+  sigma-clipped median and rms and resampled with its header beam; a folder of evaluation
+  images is refused.
 
 Every cutout becomes a ``cutout_size``-pixel square at the reference beam sampling (centre crop
 or zero pad). An epoch holds ``mix_size`` cutouts (default: all of them), drawn from each
@@ -65,10 +66,13 @@ def folder_cutouts(folder: str | Path, size: int, beam_pix: float | None = None
     from astropy.io import fits
 
     from ssl_backbones.data import list_fits
-    from ssl_backbones.fields import beam_pixels, robust_stats
+    from ssl_backbones.fields import beam_pixels, is_excluded, robust_stats
     from ssl_backbones.mirabest import resample
     from ssl_backbones.radio_input import resample_factor
 
+    if is_excluded(folder):
+        raise PretrainConfigError(f"data.sources: {folder}: evaluation images (listed in "
+                                  "ssl_backbones.fields.EXCLUDED); never pretrain on them")
     files = list_fits(folder)
     if not files:
         raise PretrainConfigError(f"data.sources: {folder}: no FITS cutouts (*.fits)")

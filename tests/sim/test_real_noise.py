@@ -19,7 +19,8 @@ def _header(beam_pix: float) -> fits.Header:
 
 
 @pytest.mark.parametrize("name", ["lotss_dr1_P205+55_cutout400.fits",
-                                  "mirabest_first/100_122.fits"])
+                                  "mirabest_first/100_122.fits",
+                                  "mirabest_test/200_146.161+064.196.fits"])
 def test_evaluation_images_are_refused_before_reading(tmp_path, name):
     path = tmp_path / name
     path.parent.mkdir(exist_ok=True)

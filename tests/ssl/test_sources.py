@@ -7,10 +7,11 @@ from astropy.io import fits
 
 from ssl_backbones.augment import snr_preprocess, two_snr_views
 from ssl_backbones.config import AugmentConfig, load_pretrain_config
+from ssl_backbones.data import load_pretrain_data
 from ssl_backbones.errors import PretrainConfigError
 from ssl_backbones.fields import background_rms, find_images, is_excluded, load_field_cutouts
 from ssl_backbones.radio_input import REFERENCE_BEAM_PIX
-from ssl_backbones.sources import check_sources, load_mix
+from ssl_backbones.sources import check_sources, folder_cutouts, load_mix
 
 
 def _field(path, n=300, rms=2e-4, beam_pix=3.0, seed=0, sources=True):
@@ -37,13 +38,23 @@ def test_evaluation_images_are_never_pretraining_inputs(tmp_path):
                  "wsrt_abell2255_pybdsf_ch0_I.fits"):
         assert is_excluded(tmp_path / "fields" / name)
     assert is_excluded(tmp_path / "extended" / "mirabest_first" / "100_1.fits")
+    assert is_excluded(tmp_path / "extended" / "mirabest_test" / "100_132.818+008.456.fits")
+    assert is_excluded(tmp_path / "extended" / "mirabest_test")
     assert not is_excluded(tmp_path / "fields" / "atca_scorpio_S17Field.fits")
     (tmp_path / "fields").mkdir()
     (tmp_path / "extended" / "mirabest_first").mkdir(parents=True)
     keep = _field(tmp_path / "fields" / "atca_scorpio_S17Field.fits", n=64, sources=False)
     _field(tmp_path / "fields" / "lotss_dr1_P218+55_cutout200.fits", n=64, sources=False)
     _field(tmp_path / "extended" / "mirabest_first" / "100_x.fits", n=64, sources=False)
+    (tmp_path / "extended" / "mirabest_test").mkdir()
+    _field(tmp_path / "extended" / "mirabest_test" / "200_y.fits", n=64, sources=False)
     assert find_images([tmp_path]) == [keep]
+    assert find_images([tmp_path / "extended" / "mirabest_test"]) == []
+    # Named directly as a folder of cutouts, evaluation images are refused, not read.
+    with pytest.raises(PretrainConfigError, match="evaluation"):
+        folder_cutouts(tmp_path / "extended" / "mirabest_test", 32)
+    with pytest.raises(PretrainConfigError, match="evaluation"):
+        load_pretrain_data([tmp_path / "extended" / "mirabest_test"], 32, 4, 0)
 
 
 def test_background_and_rms_maps_recover_the_noise():
