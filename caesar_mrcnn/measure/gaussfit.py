@@ -205,3 +205,60 @@ def is_resolved(peak_snr, major, minor, beam, nsigma: float = 2.33):
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = major * minor / (beam * beam)
         return ratio > 1.0 + nsigma * ratio * np.hypot(maj, mnr)
+
+
+def point_source_significance(peak_snr, area_ratio):
+    """How many standard deviations a fitted Gaussian's area exceeds the beam's.
+
+    Under the hypothesis of a point source both fitted axes equal the beam's, and Condon (1997)
+    eq. 41 gives each axis the relative error ``1 / SNR`` (for ``theta = theta_N`` every
+    effective SNR squared is ``2 SNR^2``); the area ratio ``R = major minor / beam^2`` then has
+    ``sigma(R) = sqrt(2) / SNR``.
+
+    Parameters
+    ----------
+    peak_snr : array_like
+        Fitted amplitude over the local rms.
+    area_ratio : array_like
+        Fitted area over the beam's, ``sqrt(det C_fit / det C_beam)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(R - 1) / (sqrt(2) / SNR)``.
+    """
+    snr = np.asarray(peak_snr, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (np.asarray(area_ratio, float) - 1.0) * snr / math.sqrt(2.0)
+
+
+def condon_shape_errors(peak_snr, major, minor, beam):
+    """Condon (1997) errors of the centre, axes and angle of a fitted Gaussian.
+
+    Parameters
+    ----------
+    peak_snr, major, minor, beam : array_like
+        As in :func:`condon_relative_errors` (axes as FWHM, any one unit).
+
+    Returns
+    -------
+    pos_major, pos_minor : numpy.ndarray
+        Error of the centre along the major and the minor axis (unit of ``major``):
+        ``sigma_x0 = sigma_M sqrt(2 / rho^2(5/2, 1/2))`` with ``sigma_M = major / 2.3548``
+        (eq. 21), and the same along the minor axis with ``rho^2(1/2, 5/2)``.
+    err_major, err_minor : numpy.ndarray
+        Errors of the FWHM axes (unit of ``major``).
+    err_pa : numpy.ndarray
+        Error of the position angle (deg): ``sqrt(2 / rho^2(1/2, 5/2)) 2 major minor /
+        (major^2 - minor^2)``, capped at 90 deg (a round Gaussian has no angle).
+    """
+    from caesar_mrcnn.measure.ellipse import FWHM_PER_SIGMA
+
+    _, rel_maj, rel_min = condon_relative_errors(peak_snr, major, minor, beam)
+    major, minor = np.asarray(major, float), np.asarray(minor, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pos_major = major / FWHM_PER_SIGMA * rel_maj
+        pos_minor = minor / FWHM_PER_SIGMA * rel_min
+        err_pa = np.degrees(rel_min * 2.0 * major * minor / (major * major - minor * minor))
+    err_pa = np.where(np.isfinite(err_pa), np.minimum(np.abs(err_pa), 90.0), 90.0)
+    return pos_major, pos_minor, rel_maj * major, rel_min * minor, err_pa

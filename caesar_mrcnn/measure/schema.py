@@ -15,8 +15,10 @@ COLUMNS = (
     ("y", np.float64, u.pix, "mask centroid, row (0-based)"),
     ("x_w", np.float64, u.pix, "flux-weighted centroid, column (0-based)"),
     ("y_w", np.float64, u.pix, "flux-weighted centroid, row (0-based)"),
-    ("ra", np.float64, u.deg, "right ascension of the flux-weighted centroid"),
-    ("dec", np.float64, u.deg, "declination of the flux-weighted centroid"),
+    ("ra", np.float64, u.deg,
+     "right ascension: fitted centre where fitted, else flux-weighted centroid"),
+    ("dec", np.float64, u.deg,
+     "declination: fitted centre where fitted, else flux-weighted centroid"),
     ("peak_flux", np.float64, u.Jy / u.beam, "peak brightness above the background"),
     ("int_flux", np.float64, u.Jy,
      "integrated flux density (Gaussian fit where fitted, else island sum)"),
@@ -34,7 +36,22 @@ COLUMNS = (
     ("npix", np.int64, u.pix, "pixels in the mask"),
     ("nislands", np.int32, None, "connected islands in the mask"),
     ("fitted", bool, None, "flux density and shape from an elliptical Gaussian fit"),
-    ("unresolved", bool, None, "fitted and no larger than the beam: int_flux = fitted peak"),
+    ("unresolved", bool, None,
+     "fitted and not significantly larger than the beam: int_flux = beam-shaped fit amplitude"),
+    ("n_components", np.int32, None,
+     "rows of this entry in the component table (Gaussians where fitted, else mask islands)"),
+    ("err_peak_flux", np.float64, u.Jy / u.beam, "peak brightness error (Condon 1997)"),
+    ("err_ra", np.float64, u.arcsec, "position error along RA (Condon 1997; NaN if not fitted)"),
+    ("err_dec", np.float64, u.arcsec,
+     "position error along Dec (Condon 1997; NaN if not fitted)"),
+    ("err_maj_fwhm", np.float64, u.arcsec, "major axis FWHM error (fitted, resolved)"),
+    ("err_min_fwhm", np.float64, u.arcsec, "minor axis FWHM error (fitted, resolved)"),
+    ("err_pa", np.float64, u.deg, "position angle error (fitted, resolved)"),
+    ("dc_maj_fwhm", np.float64, u.arcsec,
+     "deconvolved major axis FWHM (0 if unresolved; NaN if not one fitted Gaussian)"),
+    ("dc_min_fwhm", np.float64, u.arcsec,
+     "deconvolved minor axis FWHM (0 if unresolved; NaN if not one fitted Gaussian)"),
+    ("dc_pa", np.float64, u.deg, "deconvolved position angle, east of north"),
     ("bbox_y0", np.int64, u.pix, "bounding box first row"),
     ("bbox_x0", np.int64, u.pix, "bounding box first column"),
     ("bbox_y1", np.int64, u.pix, "bounding box end row (exclusive)"),
@@ -53,6 +70,51 @@ def empty_source_table() -> Table:
 def source_table(cols: dict[str, np.ndarray], meta: dict | None = None) -> Table:
     table = Table(meta=dict(meta or {}))
     for name, dtype, unit, desc in COLUMNS:
+        data = np.asarray(cols[name])
+        table[name] = data if dtype is str else data.astype(dtype)
+        table[name].unit = unit
+        table[name].description = desc
+    return table
+
+
+COMPONENT_COLUMNS = (
+    ("source", str, None, "name of the catalogue entry the component belongs to"),
+    ("source_index", np.int64, None, "row of that entry in the source table (0-based)"),
+    ("component", np.int32, None, "component number within the entry (1 = brightest)"),
+    ("kind", str, None, "gaussian (a fitted component) or island (a mask island's sum)"),
+    ("x", np.float64, u.pix, "centre, column (0-based)"),
+    ("y", np.float64, u.pix, "centre, row (0-based)"),
+    ("ra", np.float64, u.deg, "right ascension of the centre"),
+    ("dec", np.float64, u.deg, "declination of the centre"),
+    ("err_ra", np.float64, u.arcsec, "position error along RA (Condon 1997)"),
+    ("err_dec", np.float64, u.arcsec, "position error along Dec (Condon 1997)"),
+    ("peak_flux", np.float64, u.Jy / u.beam, "fitted amplitude (gaussian) or brightest pixel"),
+    ("err_peak_flux", np.float64, u.Jy / u.beam, "peak brightness error"),
+    ("int_flux", np.float64, u.Jy, "integrated flux density"),
+    ("err_int_flux", np.float64, u.Jy, "integrated flux density error"),
+    ("local_rms", np.float64, u.Jy / u.beam, "local rms noise at the centre"),
+    ("maj_fwhm", np.float64, u.arcsec, "fitted major axis FWHM"),
+    ("min_fwhm", np.float64, u.arcsec, "fitted minor axis FWHM"),
+    ("pa", np.float64, u.deg, "fitted position angle, east of north"),
+    ("err_maj_fwhm", np.float64, u.arcsec, "major axis FWHM error"),
+    ("err_min_fwhm", np.float64, u.arcsec, "minor axis FWHM error"),
+    ("err_pa", np.float64, u.deg, "position angle error"),
+    ("dc_maj_fwhm", np.float64, u.arcsec, "deconvolved major axis FWHM (0 if unresolved)"),
+    ("dc_min_fwhm", np.float64, u.arcsec, "deconvolved minor axis FWHM (0 if unresolved)"),
+    ("dc_pa", np.float64, u.deg, "deconvolved position angle, east of north"),
+    ("resolved", bool, None, "significantly larger than the beam (gaussian components)"),
+)
+"""Columns of the component table: one row per fitted Gaussian or per mask island."""
+
+
+def component_table(cols: dict[str, np.ndarray] | None = None, meta: dict | None = None
+                    ) -> Table:
+    """A component table from its columns (all of :data:`COMPONENT_COLUMNS`); empty when
+    ``cols`` is None."""
+    if cols is None:
+        cols = {name: np.zeros(0, dtype=dt) for name, dt, _, _ in COMPONENT_COLUMNS}
+    table = Table(meta=dict(meta or {}))
+    for name, dtype, unit, desc in COMPONENT_COLUMNS:
         data = np.asarray(cols[name])
         table[name] = data if dtype is str else data.astype(dtype)
         table[name].unit = unit

@@ -41,14 +41,22 @@ from caesar_mrcnn.classes import CLASS_IDS
 from caesar_mrcnn.data.dataset import Annotation
 from caesar_mrcnn.io.windows import read_window
 from caesar_mrcnn.measure.background import BackgroundGrid, background_grid
-from caesar_mrcnn.measure.ellipse import FWHM_PER_SIGMA, ellipse_from_covariance
-from caesar_mrcnn.measure.gaussfit import (
-    condon_flux_error,
-    condon_relative_errors,
-    fit_gaussian,
-    is_resolved,
+from caesar_mrcnn.measure.component_rows import (
+    ComponentNumbers,
+    component_numbers,
+    entry_numbers,
+    sky_position_errors,
 )
-from caesar_mrcnn.measure.schema import empty_source_table, source_table
+from caesar_mrcnn.measure.components import FitRules, fit_island
+from caesar_mrcnn.measure.deconvolve import beam_cov_pix
+from caesar_mrcnn.measure.ellipse import FWHM_PER_SIGMA, ellipse_from_covariance
+from caesar_mrcnn.measure.gaussfit import fit_gaussian
+from caesar_mrcnn.measure.schema import (
+    COMPONENT_COLUMNS,
+    component_table,
+    empty_source_table,
+    source_table,
+)
 from caesar_mrcnn.measure.sky import EQUATORIAL_FRAMES, iau_name, radec, sky_frame, sky_jacobian
 
 log = logging.getLogger(__name__)
@@ -142,42 +150,76 @@ def fit_compact_source(ann: Annotation, image: Any, shape: tuple[int, int], bkg:
                         min_sigma=0.5 * beam_fwhm / FWHM_PER_SIGMA)
 
 
-def _fit_compact_objects(objects: list[Annotation], image: Any, shape: tuple[int, int],
-                         bkg: np.ndarray, xw: np.ndarray, yw: np.ndarray, cov: np.ndarray,
-                         nislands: np.ndarray, beam_fwhm: float
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gaussian fits of the compact single-island objects; ``cov`` takes the fitted shapes.
-
-    Returns whether each object was fitted, and the fitted volume and peak (NaN elsewhere).
-    Positions are left alone: the flux-weighted centroids are closer to the truth than the
-    fitted centres below SNR 20 on the held-out fields (docs/models.md).
-    """
+def _fit_objects(objects: list[Annotation], image: Any, shape: tuple[int, int],
+                 background: BackgroundGrid, xw: np.ndarray, yw: np.ndarray, wcs, beam,
+                 beam_area_pix: float, rules: FitRules
+                 ) -> tuple[list[list[ComponentNumbers] | None], list[np.ndarray | None]]:
+    """Gaussian components of every compact object (None where not compact or no fit
+    converged), and the local WCS Jacobian of every object (None without a WCS)."""
     n = len(objects)
-    fitted = np.zeros(n, dtype=bool)
-    volume, peak = np.full(n, np.nan), np.full(n, np.nan)
     boxes = np.array([a.bbox for a in objects], dtype=np.int64)
-    grow = math.ceil(beam_fwhm)
+    jacs: list[np.ndarray | None] = [None] * n
+    if wcs is not None:
+        ok = np.isfinite(xw) & np.isfinite(yw)
+        if ok.any():
+            jj = sky_jacobian(wcs, xw[ok], yw[ok])
+            for k, i in enumerate(np.flatnonzero(ok)):
+                jacs[i] = jj[k]
+    out: list[list[ComponentNumbers] | None] = [None] * n
+    reach = 3 * math.ceil(beam_fwhm_pix(beam_area_pix))
     for i, ann in enumerate(objects):
-        if ann.category != "compact" or nislands[i] != 1 or not np.isfinite(xw[i]):
+        if ann.category != "compact" or not np.isfinite(xw[i]):
             continue
-        near = np.flatnonzero((boxes[:, 0] < boxes[i, 2] + grow)
-                              & (boxes[:, 2] > boxes[i, 0] - grow)
-                              & (boxes[:, 1] < boxes[i, 3] + grow)
-                              & (boxes[:, 3] > boxes[i, 1] - grow))
-        fit = fit_compact_source(ann, image, shape, float(bkg[i]), (xw[i], yw[i]), cov[i],
-                                 beam_fwhm, [objects[j] for j in near if j != i])
-        if fit.ok:
-            fitted[i] = True
-            cov[i] = fit.cov
-            volume[i], peak[i] = fit.volume, fit.peak
-    return fitted, volume, peak
+        near = np.flatnonzero((boxes[:, 0] < boxes[i, 2] + reach)
+                              & (boxes[:, 2] > boxes[i, 0] - reach)
+                              & (boxes[:, 1] < boxes[i, 3] + reach)
+                              & (boxes[:, 3] > boxes[i, 1] - reach))
+        bcov = beam_cov_pix(beam, wcs, float(xw[i]), float(yw[i]), beam_area_pix)
+        comps = fit_island(ann, image, shape, background, bcov,
+                           [objects[j] for j in near if j != i], rules)
+        if comps:
+            out[i] = [component_numbers(c, bcov, beam_area_pix, jacs[i]) for c in comps]
+    return out, jacs
+
+
+def _island_components(ann: Annotation, image: Any, bkg: float, rms: float,
+                       beam_area_pix: float) -> list[tuple[float, ...]]:
+    """``(x, y, peak, flux, err_flux)`` of each 8-connected island of a mask (pixels, Jy/beam,
+    Jy): the island's flux-weighted centroid, brightest pixel and sum over the beam area."""
+    y0, x0, y1, x1 = ann.bbox
+    pix = read_window(image, y0, y1, x0, x1).astype(np.float64) - bkg
+    labels, n = ndimage.label(ann.mask, structure=np.ones((3, 3), dtype=bool))
+    rows = []
+    for k in range(1, n + 1):
+        ys, xs = np.nonzero((labels == k) & np.isfinite(pix))
+        if ys.size == 0:
+            continue
+        vals = pix[ys, xs]
+        w = np.clip(vals, 0.0, None)
+        w = w / w.sum() if w.sum() > 0 else np.full(vals.size, 1.0 / vals.size)
+        flux = vals.sum() / beam_area_pix if beam_area_pix else math.nan
+        err = rms * math.sqrt(vals.size / beam_area_pix) if beam_area_pix else math.nan
+        rows.append(((w * xs).sum() + x0, (w * ys).sum() + y0, vals.max(), flux, err))
+    return sorted(rows, key=lambda r: -r[3] if math.isfinite(r[3]) else -r[2])
 
 
 def measure_sources(objects: list[Annotation], image: Any, shape: tuple[int, int], *,
                     wcs=None, beam_area_pix: float | None = None,
                     background: BackgroundGrid | None = None, name_prefix: str = "",
-                    fit_compact: bool = True, meta: dict | None = None) -> Table:
-    """Measure the parameters of detected objects.
+                    fit_compact: bool = True, meta: dict | None = None, beam=None,
+                    rules: FitRules | None = None) -> Table:
+    """The source table of :func:`measure_catalogs` (same parameters)."""
+    return measure_catalogs(objects, image, shape, wcs=wcs, beam_area_pix=beam_area_pix,
+                            background=background, name_prefix=name_prefix,
+                            fit_compact=fit_compact, meta=meta, beam=beam, rules=rules)[0]
+
+
+def measure_catalogs(objects: list[Annotation], image: Any, shape: tuple[int, int], *,
+                     wcs=None, beam_area_pix: float | None = None,
+                     background: BackgroundGrid | None = None, name_prefix: str = "",
+                     fit_compact: bool = True, meta: dict | None = None, beam=None,
+                     rules: FitRules | None = None) -> tuple[Table, Table]:
+    """Measure the parameters of detected objects: the source table and its components.
 
     Parameters
     ----------
@@ -196,15 +238,24 @@ def measure_sources(objects: list[Annotation], image: Any, shape: tuple[int, int
     name_prefix : str
         Prefix of the IAU names.
     fit_compact : bool
-        Fit compact single-island objects with elliptical Gaussians (needs ``beam_area_pix``).
+        Fit the Gaussian components of compact objects (needs ``beam_area_pix``).
     meta : dict, optional
         Table metadata to add.
+    beam : caesar_mrcnn.io.beam_shape.Beam, optional
+        Restoring beam (axes and angle); by default ``image.beam`` when the image has one,
+        else a circular beam of ``beam_area_pix``. Its area is always ``beam_area_pix``.
+    rules : FitRules, optional
+        Thresholds of the component fits (:class:`caesar_mrcnn.measure.components.FitRules`).
 
     Returns
     -------
-    astropy.table.Table
+    sources : astropy.table.Table
         One row per object, columns with units (deg, arcsec, Jy, Jy/beam, pix); ``meta``
         holds ``FRAME`` (celestial frame of ra/dec) and ``BEAMAREA`` (pixels).
+    components : astropy.table.Table
+        One row per fitted Gaussian of a fitted entry, or per mask island of any other entry
+        (:data:`caesar_mrcnn.measure.schema.COMPONENT_COLUMNS`), linked to its entry by
+        ``source`` (name) and ``source_index`` (row).
     """
     meta = dict(meta or {})
     frame = sky_frame(wcs) if wcs is not None else "pixel"
@@ -213,7 +264,9 @@ def measure_sources(objects: list[Annotation], image: Any, shape: tuple[int, int
     if not objects:
         table = empty_source_table()
         table.meta.update(meta)
-        return table
+        return table, component_table(meta=meta)
+    if beam is None:
+        beam = getattr(image, "beam", None)
     if background is None:
         background = background_grid(image, shape)
     ny, nx = shape
@@ -241,39 +294,46 @@ def measure_sources(objects: list[Annotation], image: Any, shape: tuple[int, int
     xc, yc, xw, yw, cxx, cyy, cxy, peak, total, npix = rows.T
     cov = np.stack([np.stack([cxx, cxy], -1), np.stack([cxy, cyy], -1)], -2)
 
-    beam_fwhm = beam_fwhm_pix(beam_area_pix) if beam_area_pix else math.nan
-    fitted = np.zeros(n, dtype=bool)
-    fit_volume, fit_peak = np.full(n, np.nan), np.full(n, np.nan)
+    comps: list[list[ComponentNumbers] | None] = [None] * n
+    jacs: list[np.ndarray | None] = [None] * n
     if beam_area_pix and fit_compact:
-        fitted, fit_volume, fit_peak = _fit_compact_objects(
-            objects, image, shape, bkg, xw, yw, cov, nislands, beam_fwhm)
+        comps, jacs = _fit_objects(objects, image, shape, background, xw, yw, wcs, beam,
+                                   beam_area_pix, rules or FitRules())
+    fitted = np.array([c is not None for c in comps], dtype=bool)
+    entries = [entry_numbers(c) if c is not None else None for c in comps]
+    # the position of a fitted entry is its fitted centre; x_w, y_w stay the centroid
+    xs_pos, ys_pos = xw.copy(), yw.copy()
+    extra = {k: np.full(n, np.nan) for k in ("err_peak_flux", "err_ra", "err_dec",
+                                             "err_maj_fwhm", "err_min_fwhm", "err_pa",
+                                             "dc_maj_fwhm", "dc_min_fwhm", "dc_pa")}
+    for i, e in enumerate(entries):
+        if e is None:
+            continue
+        xs_pos[i], ys_pos[i], peak[i], cov[i] = e.x, e.y, e.peak, e.cov
+        extra["err_peak_flux"][i] = e.err_peak
+        extra["err_ra"][i], extra["err_dec"][i] = sky_position_errors(e.err_pos_pix, jacs[i])
+        for key, value in (("err_maj_fwhm", e.err_maj), ("err_min_fwhm", e.err_min),
+                           ("err_pa", e.err_pa), ("dc_maj_fwhm", e.dc_maj),
+                           ("dc_min_fwhm", e.dc_min), ("dc_pa", e.dc_pa)):
+            extra[key][i] = value
     maj_pix, min_pix, pa_pix = ellipse_from_covariance(cov, None)
     if wcs is not None:
-        ra, dec, _ = radec(wcs, xw, yw)
-        maj_deg, min_deg, pa = ellipse_from_covariance(cov, sky_jacobian(wcs, xw, yw))
+        ra, dec, _ = radec(wcs, xs_pos, ys_pos)
+        maj_deg, min_deg, pa = ellipse_from_covariance(cov, sky_jacobian(wcs, xs_pos, ys_pos))
         maj_as, min_as = maj_deg * 3600 * FWHM_PER_SIGMA, min_deg * 3600 * FWHM_PER_SIGMA
         names = iau_name(ra, dec, name_prefix)
     else:
         ra = dec = maj_as = min_as = np.full(n, np.nan)
         pa = pa_pix
         head = f"{name_prefix} " if name_prefix else ""
-        names = np.array([f"{head}X{x:.1f}Y{y:.1f}" for x, y in zip(xw, yw)], dtype=str)
+        names = np.array([f"{head}X{x:.1f}Y{y:.1f}" for x, y in zip(xs_pos, ys_pos)],
+                         dtype=str)
     if beam_area_pix:
         island_flux = total / beam_area_pix
         err_island = rms * np.sqrt(npix / beam_area_pix)
-        fit_flux = fit_volume / beam_area_pix
-        fwhm_pix = np.stack([maj_pix, min_pix], -1) * FWHM_PER_SIGMA
-        fit_snr = fit_peak / rms
-        err_fit = condon_flux_error(fit_flux, fit_snr, fwhm_pix[:, 0], fwhm_pix[:, 1],
-                                    beam_fwhm)
-        # A point source is one beam: its flux density (Jy) is its peak (Jy/beam), which noise
-        # biases less than the product of the two fitted axes.
-        resolved = is_resolved(fit_snr, fwhm_pix[:, 0], fwhm_pix[:, 1], beam_fwhm)
-        unresolved = fitted & ~resolved
-        point_err = fit_peak * condon_relative_errors(fit_snr, beam_fwhm, beam_fwhm,
-                                                      beam_fwhm)[0]
-        fit_flux = np.where(unresolved, fit_peak, fit_flux)
-        err_fit = np.where(unresolved, point_err, err_fit)
+        fit_flux = np.array([e.flux if e else np.nan for e in entries])
+        err_fit = np.array([e.err_flux if e else np.nan for e in entries])
+        unresolved = np.array([bool(e and e.unresolved) for e in entries])
         int_flux = np.where(fitted, fit_flux, island_flux)
         err_int = np.where(fitted, err_fit, err_island)
     else:
@@ -294,6 +354,8 @@ def measure_sources(objects: list[Annotation], image: Any, shape: tuple[int, int
         "maj_fwhm_pix": maj_pix * FWHM_PER_SIGMA, "min_fwhm_pix": min_pix * FWHM_PER_SIGMA,
         "npix": npix.astype(np.int64), "nislands": nislands, "fitted": fitted,
         "unresolved": unresolved,
+        "n_components": np.zeros(n, dtype=np.int32),
+        **extra,
         "bbox_y0": boxes[:, 0], "bbox_x0": boxes[:, 1],
         "bbox_y1": boxes[:, 2], "bbox_x1": boxes[:, 3],
         "flag_edge": (boxes[:, 0] == 0) | (boxes[:, 1] == 0) | (boxes[:, 2] == ny)
@@ -301,4 +363,48 @@ def measure_sources(objects: list[Annotation], image: Any, shape: tuple[int, int
         "flag_nan": flag_nan,
         "flag_merged": np.array([bool(a.attrs.get("merged", False)) for a in objects]),
     }
-    return source_table(cols, meta)
+    ctable = _component_table(objects, image, comps, jacs, bkg, rms, names, wcs,
+                              beam_area_pix, meta)
+    cols["n_components"] = np.bincount(np.asarray(ctable["source_index"], dtype=np.int64),
+                                       minlength=n)
+    return source_table(cols, meta), ctable
+
+
+def _component_table(objects, image, comps, jacs, bkg, rms, names, wcs, beam_area_pix,
+                     meta) -> Table:
+    """One row per fitted component of a fitted entry, per mask island of any other entry."""
+    rows: list[dict] = []
+    for i, ann in enumerate(objects):
+        if comps[i] is not None:
+            for k, c in enumerate(comps[i], start=1):
+                era, edec = sky_position_errors(c.err_pos_pix, jacs[i])
+                rows.append(dict(
+                    source_index=i, component=k, kind="gaussian", x=c.x, y=c.y,
+                    err_ra=era, err_dec=edec, peak_flux=c.peak, err_peak_flux=c.err_peak,
+                    int_flux=c.flux, err_int_flux=c.err_flux, local_rms=c.rms,
+                    maj_fwhm=c.maj if jacs[i] is not None else np.nan,
+                    min_fwhm=c.min if jacs[i] is not None else np.nan, pa=c.pa,
+                    err_maj_fwhm=c.err_maj, err_min_fwhm=c.err_min, err_pa=c.err_pa,
+                    dc_maj_fwhm=c.dc_maj, dc_min_fwhm=c.dc_min, dc_pa=c.dc_pa,
+                    resolved=c.resolved))
+            continue
+        for k, (x, y, pk, flux, err) in enumerate(
+                _island_components(ann, image, float(bkg[i]), float(rms[i]),
+                                   beam_area_pix or 0.0), start=1):
+            rows.append(dict(source_index=i, component=k, kind="island", x=x, y=y,
+                             peak_flux=pk, int_flux=flux, err_int_flux=err,
+                             local_rms=float(rms[i]), resolved=False))
+    if not rows:
+        return component_table(meta=meta)
+    cols = {}
+    for name, dtype, _, _ in COMPONENT_COLUMNS:
+        if name in ("source", "ra", "dec"):
+            continue
+        fill = False if dtype is bool else ("" if dtype is str else np.nan)
+        cols[name] = np.array([r.get(name, fill) for r in rows])
+    cols["source"] = np.asarray(names)[cols["source_index"].astype(np.int64)]
+    if wcs is not None:
+        cols["ra"], cols["dec"], _ = radec(wcs, cols["x"], cols["y"])
+    else:
+        cols["ra"] = cols["dec"] = np.full(len(rows), np.nan)
+    return component_table(cols, meta)
