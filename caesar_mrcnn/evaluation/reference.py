@@ -159,7 +159,7 @@ def inside_image(reference: Table, wcs, valid: np.ndarray, margin_pix: float = 0
     return ok
 
 
-def _separation_arcsec(ra1, dec1, ra2, dec2) -> np.ndarray:
+def separation_arcsec(ra1, dec1, ra2, dec2) -> np.ndarray:
     """(n1, n2) angular separations (arcsec), haversine."""
     r1, d1, r2, d2 = (np.radians(np.asarray(v, float)) for v in (ra1, dec1, ra2, dec2))
     h = (np.sin((d2[None, :] - d1[:, None]) / 2) ** 2
@@ -183,7 +183,7 @@ def cross_match(reference: Table, catalog: Table, beam_arcsec: float) -> CrossMa
         raise ValueError(f"beam_arcsec must be positive, got {beam_arcsec}")
     maj = np.nan_to_num(np.asarray(reference["maj_arcsec"], float), nan=0.0)
     radius = np.maximum(beam_arcsec, maj / 2)
-    d = _separation_arcsec(reference["ra"], reference["dec"], catalog["ra"], catalog["dec"])
+    d = separation_arcsec(reference["ra"], reference["dec"], catalog["ra"], catalog["dec"])
     within = d <= radius[:, None]  # NaN positions are never within
     return CrossMatch(found=within.any(axis=1), matching=within.any(axis=0),
                       entries_per_source=within.sum(axis=1).astype(int))
@@ -234,7 +234,7 @@ def central_galaxy(catalog: Table, ra_deg: float, dec_deg: float, las_arcsec: fl
     if not math.isfinite(radius) or radius <= 0:
         raise ValueError(f"central radius must be positive, got LAS {las_arcsec}, "
                          f"beam {beam_arcsec}")
-    d = _separation_arcsec([ra_deg], [dec_deg], catalog["ra"], catalog["dec"])[0]
+    d = separation_arcsec([ra_deg], [dec_deg], catalog["ra"], catalog["dec"])[0]
     central = d <= radius
     classes = (np.asarray(catalog["class"], dtype=str) if "class" in catalog.colnames
                else np.full(len(catalog), "", dtype=str))
