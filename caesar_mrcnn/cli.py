@@ -170,10 +170,11 @@ def _run_make_cutouts(args) -> int:
 
 
 def _add_pretrain(sub) -> None:
-    p = sub.add_parser("pretrain", help="pretrain a ResNet backbone without labels (SimCLR/BYOL)",
+    p = sub.add_parser("pretrain", help="pretrain a ResNet backbone without labels "
+                       "(SimCLR/BYOL/DINO)",
                        description="Self-supervised pretraining on radio cutouts; exports the "
                                    "backbone weights and metadata into the backbone registry.")
-    p.add_argument("--method", choices=("simclr", "byol"),
+    p.add_argument("--method", choices=("simclr", "byol", "dino"),
                    help="self-supervised method (default from the config, else byol)")
     p.add_argument("--arch", choices=("resnet18", "resnet50"),
                    help="backbone (default from the config, else resnet18)")

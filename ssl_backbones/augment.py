@@ -18,6 +18,7 @@ same views. :func:`preprocess` is the deterministic counterpart used outside tra
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -329,3 +330,37 @@ def two_snr_views(images, seed, cfg: AugmentConfig, size: int):
     """Two independent :func:`snr_view` of a batch (seeds split from ``seed``)."""
     s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
     return snr_view(images, s[0], cfg, size), snr_view(images, s[1], cfg, size)
+
+
+def multi_crop_views(images, seed, cfg: AugmentConfig, size: int, channels: int,
+                     snr: bool = False):
+    """Two global views and ``cfg.local_crops`` local views of a batch (multi-crop, DINO).
+
+    The global views are those of :func:`two_views` (or :func:`two_snr_views` with ``snr``)
+    for the same seed, so adding local crops leaves them unchanged. A local view of an SNR map
+    is a :func:`snr_view` of ``cfg.local_size`` pixels: a smaller window at the same beam
+    sampling. A local view of a min-max cutout is a :func:`radio_view` cropped to
+    ``cfg.local_crop_scale`` of the area and resized to ``cfg.local_size``.
+
+    Returns
+    -------
+    view1, view2 : tf.Tensor
+        ``[B, size, size, channels]``.
+    local : tf.Tensor
+        ``[L*B, local_size, local_size, channels]``, crop-major (crop ``l`` of image ``i``
+        at row ``l*B + i``).
+    """
+    if cfg.local_crops < 1:
+        raise ValueError("multi_crop_views needs cfg.local_crops >= 1")
+    seed = tf.cast(seed, tf.int64)
+    if snr:
+        v1, v2 = two_snr_views(images, seed, cfg, size)
+    else:
+        v1, v2 = two_views(images, seed, cfg, size, channels)
+    seeds = tf.random.experimental.stateless_split(
+        tf.random.experimental.stateless_fold_in(seed, 1), cfg.local_crops)
+    local_cfg = dataclasses.replace(cfg, crop_scale=cfg.local_crop_scale)
+    local = [snr_view(images, seeds[i], cfg, cfg.local_size) if snr
+             else radio_view(images, seeds[i], local_cfg, cfg.local_size, channels)
+             for i in range(cfg.local_crops)]
+    return v1, v2, tf.concat(local, axis=0)

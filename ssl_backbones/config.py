@@ -97,6 +97,12 @@ class AugmentConfig:
     (output/input pixel scale), ``snr_scale`` multiplies the SNR map, ``snr_noise`` is the
     range of the std (in rms) of the Gaussian noise added with ``noise_prob``; the contrast
     and stretch options do not apply (the stretches are fixed).
+
+    Multi-crop (DINO): besides the two global views of ``data.input_size`` pixels, each image
+    gives ``local_crops`` small views of ``local_size`` pixels. With ``snr3-v1`` they are
+    windows of ``local_size`` pixels at the same beam sampling (a smaller part of the sky, the
+    same beam); with ``minmax`` they are random resized crops of ``local_crop_scale`` of the
+    cutout's area. Methods that do not use local views refuse ``local_crops > 0``.
     """
 
     crop_scale: tuple[float, float] = (0.35, 1.0)
@@ -116,6 +122,9 @@ class AugmentConfig:
     zoom_range: tuple[float, float] = (0.8, 1.25)
     snr_scale: tuple[float, float] = (0.7, 1.4)
     snr_noise: tuple[float, float] = (0.0, 1.0)
+    local_crops: int = 0
+    local_size: int = 32
+    local_crop_scale: tuple[float, float] = (0.05, 0.35)
 
     def validate(self) -> None:
         lo, hi = self.crop_scale
@@ -137,6 +146,13 @@ class AugmentConfig:
             raise PretrainConfigError("augment.snr_scale: need 0 < low <= high")
         if self.blur_sigma[1] > 4.0:
             raise PretrainConfigError("augment.blur_sigma: at most 4 pixels")
+        if self.local_crops < 0:
+            raise PretrainConfigError("augment.local_crops: must be >= 0")
+        if self.local_crops and self.local_size < 16:
+            raise PretrainConfigError("augment.local_size: must be at least 16 pixels")
+        lo, hi = self.local_crop_scale
+        if not 0.0 < lo <= hi <= 1.0:
+            raise PretrainConfigError("augment.local_crop_scale: need 0 < low <= high <= 1")
 
 
 @dataclass
@@ -146,7 +162,7 @@ class MethodConfig:
     Attributes
     ----------
     name : str
-        Registered method name (``simclr``, ``byol``).
+        Registered method name (``simclr``, ``byol``, ``dino``).
     arch : str
         ``resnet18`` or ``resnet50``.
     small_stem : bool
@@ -158,7 +174,17 @@ class MethodConfig:
     temperature : float
         SimCLR NT-Xent temperature.
     tau_base : float
-        BYOL initial target decay; it rises to 1 on a cosine over all steps.
+        BYOL and DINO initial target (teacher) decay; it rises to 1 on a cosine over all steps.
+    out_dim : int
+        DINO: number of prototypes, the width of the distributions compared.
+    student_temp : float
+        DINO: student softmax temperature.
+    teacher_temp, teacher_temp_start, teacher_temp_warmup : float
+        DINO: the teacher temperature rises linearly from ``teacher_temp_start`` to
+        ``teacher_temp`` over the first ``teacher_temp_warmup`` fraction of the steps
+        (a sharp teacher early on keeps the start from collapsing to uniform outputs).
+    center_momentum : float
+        DINO: momentum of the teacher centre (mean teacher logit over the global batch).
     """
 
     name: str = "byol"
@@ -170,14 +196,28 @@ class MethodConfig:
     pred_hidden: int = 2048
     temperature: float = 0.2
     tau_base: float = 0.99
+    out_dim: int = 4096
+    student_temp: float = 0.1
+    teacher_temp: float = 0.04
+    teacher_temp_start: float = 0.04
+    teacher_temp_warmup: float = 0.0
+    center_momentum: float = 0.9
 
     def validate(self) -> None:
         if self.arch not in ("resnet18", "resnet50"):
             raise PretrainConfigError("method.arch: use resnet18 or resnet50")
-        if self.temperature <= 0:
-            raise PretrainConfigError("method.temperature: must be positive")
+        for key in ("temperature", "student_temp", "teacher_temp", "teacher_temp_start"):
+            if getattr(self, key) <= 0:
+                raise PretrainConfigError(f"method.{key}: must be positive")
         if not 0.0 <= self.tau_base < 1.0:
             raise PretrainConfigError("method.tau_base: must lie in [0, 1)")
+        if not 0.0 <= self.center_momentum < 1.0:
+            raise PretrainConfigError("method.center_momentum: must lie in [0, 1)")
+        if not 0.0 <= self.teacher_temp_warmup <= 1.0:
+            raise PretrainConfigError("method.teacher_temp_warmup: a fraction of the run, "
+                                      "in [0, 1]")
+        if self.out_dim < 2:
+            raise PretrainConfigError("method.out_dim: must be at least 2")
 
 
 @dataclass

@@ -246,17 +246,19 @@ def view_dataset(images: np.ndarray, batch_size: int, seed: int, epoch: int, aug
 
     With ``snr`` the images are reference-sampled SNR maps and the views are
     :func:`ssl_backbones.augment.two_snr_views` (3 channels); otherwise
-    :func:`ssl_backbones.augment.two_views`.
+    :func:`ssl_backbones.augment.two_views`. With ``augment_cfg.local_crops`` the local views
+    of :func:`ssl_backbones.augment.multi_crop_views` come third.
 
     Yields
     ------
-    (view1, view2) : tf.Tensor
-        ``[batch_size, size, size, channels]`` float32 in [0, 1]; the last partial batch is
-        dropped.
+    (view1, view2) or (view1, view2, local) : tf.Tensor
+        ``[batch_size, size, size, channels]`` float32 in [0, 1], and the local views
+        ``[local_crops*batch_size, local_size, local_size, channels]``; the last partial
+        batch is dropped.
     """
     import tensorflow as tf
 
-    from ssl_backbones.augment import two_snr_views, two_views
+    from ssl_backbones.augment import multi_crop_views, two_snr_views, two_views
 
     ds = tf.data.Dataset.from_tensor_slices(images.astype(np.float32, copy=False))
     ds = ds.shuffle(len(images), seed=seed * 100003 + epoch, reshuffle_each_iteration=False)
@@ -267,6 +269,8 @@ def view_dataset(images: np.ndarray, batch_size: int, seed: int, epoch: int, aug
     @tf.autograph.experimental.do_not_convert
     def views(i, batch):
         s = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64) * 1000003 + i])
+        if augment_cfg.local_crops:
+            return multi_crop_views(batch, s, augment_cfg, size, channels, snr=snr)
         if snr:
             return two_snr_views(batch, s, augment_cfg, size)
         return two_views(batch, s, augment_cfg, size, channels)

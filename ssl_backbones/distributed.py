@@ -323,6 +323,12 @@ class Context:
         """Mean of a scalar metric over ranks."""
         return float(value)
 
+    def average_tensor(self, tensor: Any) -> tf.Tensor:
+        """Element-wise mean of ``tensor`` over ranks (same shape on every rank); usable inside
+        ``tf.function``. For running statistics that every rank must keep equal, such as
+        DINO's teacher centre; no gradient flows through it."""
+        return tf.convert_to_tensor(tensor)
+
     def sum(self, value: float) -> float:
         """Sum of a scalar (counts, totals) over ranks."""
         return float(value)
@@ -443,6 +449,10 @@ class HorovodContext(Context):
     def average(self, value: float) -> float:
         hvd = self._hvd
         return float(hvd.allreduce(tf.constant(float(value), tf.float64), op=hvd.Average))
+
+    def average_tensor(self, tensor: Any) -> tf.Tensor:
+        hvd = self._hvd
+        return hvd.allreduce(tf.stop_gradient(tf.convert_to_tensor(tensor)), op=hvd.Average)
 
     def sum(self, value: float) -> float:
         hvd = self._hvd

@@ -1,4 +1,5 @@
-"""Self-supervised losses: NT-Xent (SimCLR) with cross-rank negatives, BYOL regression."""
+"""Self-supervised losses: NT-Xent (SimCLR) with cross-rank negatives, BYOL regression, DINO
+cross entropy with its centre."""
 
 from __future__ import annotations
 
@@ -67,3 +68,61 @@ def embedding_std(z):
     z = tf.math.l2_normalize(z, axis=1)
     d = tf.cast(tf.shape(z)[1], z.dtype)
     return tf.reduce_mean(tf.math.reduce_std(z, axis=0)) * tf.sqrt(d)
+
+
+def dino_loss(student, teacher, center, n_global: int, student_temp: float,
+              teacher_temp):
+    """DINO cross entropy between a centred, sharpened teacher and the student, over crops.
+
+    The batch of ``B`` images is seen as ``V`` crops, the first ``n_global`` of them global;
+    rows are crop-major (crop ``v`` of image ``i`` is row ``v*B + i``). The teacher sees the
+    global crops only. For every teacher crop ``t`` and every *other* student crop ``v``, the
+    loss is ``-sum_k q_t[k] log p_v[k]`` with ``q_t = softmax((teacher_t - center) /
+    teacher_temp)`` (no gradient) and ``p_v = softmax(student_v / student_temp)``; it is
+    averaged over images and over the ``n_global * V - n_global`` (teacher, student) pairs.
+
+    Parameters
+    ----------
+    student : tf.Tensor
+        ``[V*B, K]`` student logits of every crop.
+    teacher : tf.Tensor
+        ``[n_global*B, K]`` teacher logits of the global crops (stop-gradient applied here).
+    center : tf.Tensor
+        ``[K]`` running mean of the teacher logits, subtracted before sharpening.
+    n_global : int
+        Global crops per image (2 in DINO).
+    student_temp : float
+    teacher_temp : float or tf.Tensor
+        Lower than ``student_temp``: sharpening the teacher and centring it pull in opposite
+        directions (towards one-hot, towards uniform), which is what keeps DINO from
+        collapsing to either.
+
+    Returns
+    -------
+    tf.Tensor
+        Scalar mean loss (nats).
+    """
+    teacher = tf.stop_gradient(tf.convert_to_tensor(teacher))
+    student = tf.convert_to_tensor(student, teacher.dtype)
+    center = tf.cast(center, teacher.dtype)
+    teacher_temp = tf.cast(teacher_temp, teacher.dtype)
+    n_crops = tf.shape(student)[0] // (tf.shape(teacher)[0] // n_global)
+    k = tf.shape(student)[1]
+    q = tf.nn.softmax((teacher - center) / teacher_temp, axis=-1)
+    q = tf.reshape(q, [n_global, -1, k])                           # [G, B, K]
+    log_p = tf.nn.log_softmax(student / student_temp, axis=-1)
+    log_p = tf.reshape(log_p, [n_crops, -1, k])                    # [V, B, K]
+    cross = -tf.einsum("tbk,vbk->tvb", q, log_p)                  # [G, V, B]
+    # A crop is never its own target: drop the (t, t) pairs.
+    keep = 1.0 - tf.eye(n_global, num_columns=n_crops, dtype=cross.dtype)
+    pairs = tf.reduce_sum(keep)
+    return tf.reduce_sum(tf.reduce_mean(cross, axis=2) * keep) / pairs
+
+
+def ema_center(center, batch_mean, momentum: float):
+    """DINO's centre update ``momentum * center + (1 - momentum) * batch_mean``.
+
+    ``batch_mean`` is the mean teacher logit over the whole global batch (every rank's, see
+    ``Context.average_tensor``), so that all ranks keep one centre.
+    """
+    return momentum * center + (1.0 - momentum) * tf.stop_gradient(batch_mean)

@@ -7,7 +7,8 @@ TensorBoard), writes checkpoints and exports the backbone into the registry.
 Layout of the output folder::
 
     OUT/config.yaml               the configuration used
-    OUT/tensorboard/              loss, lr, target_decay, embedding_std, knn_top1
+    OUT/tensorboard/              loss, lr, embedding_std, knn_top1 and the method's own
+                                  (target_decay; DINO's teacher_temp, teacher_entropy)
     OUT/checkpoints/state.json    last completed epoch and its checkpoint file
     OUT/checkpoints/epoch_NNNN.npz  every model and optimiser variable, in a fixed order
 """
@@ -56,7 +57,11 @@ def build_method(cfg: PretrainConfig, ctx: Any, total_steps: int):
     def backbone(name=None):
         return build_resnet(m.arch, cfg.data.channels, m.small_stem, m.norm, name=name)
 
-    extra = {"target_backbone": backbone(f"target_{m.arch}")} if m.name == "byol" else {}
+    if cfg.augment.local_crops and not cls.multi_crop:
+        raise PretrainConfigError(
+            f"augment.local_crops: {m.name} takes no local views; set it to 0 or use dino")
+    extra = ({"target_backbone": backbone(f"target_{m.arch}")}
+             if cls.needs_target_backbone else {})
     method = cls(backbone(), m, ctx, total_steps=total_steps, **extra)
     method.build_for(cfg.data.input_size, cfg.data.channels)
     return method
@@ -258,8 +263,9 @@ def pretrain(cfg: PretrainConfig, data: Sequence[str | Path], out: str | Path,
             ds = view_dataset(local, t.batch_size, data_seed, epoch, cfg.augment,
                               d.input_size, d.channels, snr=snr_input).take(steps_per_epoch)
             epoch_sum = 0.0
-            for v1, v2 in ds:
-                metrics = train_step(v1, v2, tf.constant(step, tf.int64))
+            for views in ds:  # (view1, view2) or, with local crops, (view1, view2, local)
+                metrics = train_step(views[0], views[1], tf.constant(step, tf.int64),
+                                     *views[2:])
                 loss = float(metrics["loss"])
                 if not math.isfinite(loss):
                     raise PretrainConfigError(
@@ -301,7 +307,7 @@ def pretrain(cfg: PretrainConfig, data: Sequence[str | Path], out: str | Path,
             "method": cfg.method.name, "arch": cfg.method.arch,
             "in_channels": d.channels, "input_size": d.input_size,
             "small_stem": cfg.method.small_stem, "norm": cfg.method.norm,
-            "feature_dim": int(method.backbone.output["pooled"].shape[-1]),
+            "feature_dim": int(method.exported_backbone().output["pooled"].shape[-1]),
             "preprocessing": {"normalize": "minmax over finite pixels", "nan_value": 0.0,
                               "input_size": d.input_size, "resize": "bilinear",
                               "stretches": eval_stretches(cfg),
@@ -311,7 +317,8 @@ def pretrain(cfg: PretrainConfig, data: Sequence[str | Path], out: str | Path,
             "data_digest": data_digest(files), "final_loss": epoch_losses[-1] if epoch_losses
             else None, "config": to_dict(cfg), **extra,
         }
-        result["weights"] = str(export_backbone(method.backbone, name, meta, registry))
+        result["weights"] = str(export_backbone(method.exported_backbone(), name, meta,
+                                                registry))
     ctx.barrier()
     return result
 
@@ -350,9 +357,9 @@ def _probe_accuracy(method, probe, cfg: PretrainConfig) -> float:
 
     images, labels, classes = probe
     if cfg.data.input == "snr3-v1":
-        feats = extract_snr_features(method.backbone, images[..., 0], eval_size(cfg))
+        feats = extract_snr_features(method.exported_backbone(), images[..., 0], eval_size(cfg))
     else:
-        feats = extract_features(method.backbone, images, cfg.data.input_size,
+        feats = extract_features(method.exported_backbone(), images, cfg.data.input_size,
                                  eval_stretches(cfg), cfg.data.channels)
     return knn_cv_accuracy(feats, labels, len(classes), seed=cfg.train.seed)
 

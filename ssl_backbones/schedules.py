@@ -67,3 +67,26 @@ def target_decay(step, total_steps: int, tau_base: float = 0.99):
     """
     k = ops.minimum(ops.cast(step, "float32"), float(max(total_steps, 1)))
     return 1.0 - (1.0 - tau_base) * (ops.cos(math.pi * k / float(max(total_steps, 1))) + 1.0) / 2.0
+
+
+def teacher_temperature(step, total_steps: int, start: float, end: float,
+                        warmup: float = 0.0):
+    """DINO teacher temperature: linear from ``start`` to ``end`` over the first ``warmup``
+    fraction of ``total_steps``, then ``end``.
+
+    Parameters
+    ----------
+    step : int or tensor
+        Optimisation step (0-based).
+    total_steps : int
+        Steps of the whole run.
+    start, end : float
+        Temperatures at step 0 and after the warm-up.
+    warmup : float
+        Fraction of the run in [0, 1]; 0 gives ``end`` from the first step.
+    """
+    n = float(warmup) * float(max(total_steps, 1))
+    if n <= 0:
+        return ops.convert_to_tensor(float(end), "float32")
+    frac = ops.clip(ops.cast(step, "float32") / n, 0.0, 1.0)
+    return start + (end - start) * frac

@@ -3,7 +3,12 @@
 A method is a ``keras.Model`` that owns a backbone, a projector MLP and whatever else it needs
 (predictor, target networks). Subclasses implement :meth:`SSLMethod.forward`; the base class
 runs the optimisation step (gradients averaged over ranks through the distributed context) and
-calls :meth:`SSLMethod.after_step`, a no-op hook that EMA methods override.
+calls :meth:`SSLMethod.after_step`, a no-op hook that EMA methods override (with
+:func:`ema_update` on their (target, online) variable pairs).
+
+Class attributes tell the pretraining loop what a method needs: ``needs_target_backbone``
+(a second backbone, the EMA target or teacher) and ``multi_crop`` (it takes local views
+besides the two global ones).
 
 Each method lives in its own module ``ssl_backbones/methods/<name>.py`` that defines
 ``METHOD = <class>``; adding one (VICReg, DINO, ...) is adding that file.
@@ -57,6 +62,8 @@ class SSLMethod(keras.Model):
     """
 
     method_name = "base"
+    needs_target_backbone = False
+    multi_crop = False
 
     def __init__(self, backbone: keras.Model, cfg: MethodConfig, ctx: Any,
                  total_steps: int = 1, **kwargs):
@@ -71,7 +78,11 @@ class SSLMethod(keras.Model):
     # -- to implement --------------------------------------------------------------------------
 
     def forward(self, view1, view2, step) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-        """Loss and monitored metrics of a batch of view pairs, in training mode."""
+        """Loss and monitored metrics of a batch of view pairs, in training mode.
+
+        Methods with ``multi_crop`` take a fourth argument, ``local_views``: ``[L*B, s, s, C]``
+        small crops, crop-major (crop ``l`` of image ``i`` at row ``l*B + i``), or None.
+        """
         raise NotImplementedError
 
     def after_step(self, step) -> dict[str, tf.Tensor]:
@@ -81,6 +92,11 @@ class SSLMethod(keras.Model):
     def online_variables(self) -> list:
         """Variables the optimiser updates (default: all trainable ones)."""
         return list(self.trainable_variables)
+
+    def exported_backbone(self) -> keras.Model:
+        """The backbone the registry receives at the end of pretraining (default: the
+        online one)."""
+        return self.backbone
 
     # -- shared machinery ----------------------------------------------------------------------
 
@@ -112,11 +128,15 @@ class SSLMethod(keras.Model):
         """Copy rank 0's weights and optimiser state to every rank."""
         self.ctx.broadcast_variables(self.state_variables(), root_rank=0)
 
-    def train_step(self, view1, view2, step):  # noqa: D401 - overrides keras.Model.train_step
-        """One optimisation step on a batch of view pairs; returns a dict of scalar metrics."""
+    def train_step(self, view1, view2, step, local_views=None):  # noqa: D401 - overrides Keras
+        """One optimisation step on a batch of view pairs (and, for ``multi_crop`` methods,
+        local views; see :meth:`forward`); returns a dict of scalar metrics."""
         variables = self.online_variables()
         with tf.GradientTape() as tape:
-            loss, metrics = self.forward(view1, view2, step)
+            if local_views is None:
+                loss, metrics = self.forward(view1, view2, step)
+            else:
+                loss, metrics = self.forward(view1, view2, step, local_views)
         grads = tape.gradient(loss, variables)
         grads = self.ctx.allreduce_gradients(grads)
         self.ssl_optimizer.apply_gradients(zip(grads, variables))
@@ -129,6 +149,18 @@ class SSLMethod(keras.Model):
     def collapse_metric(z) -> tf.Tensor:
         """See :func:`ssl_backbones.losses.embedding_std`."""
         return embedding_std(z)
+
+
+def copy_weights(pairs) -> None:
+    """``target.assign(online)`` for every ``(target, online)`` variable pair."""
+    for t, o in pairs:
+        t.assign(o)
+
+
+def ema_update(pairs, tau) -> None:
+    """``target = tau * target + (1 - tau) * online`` for every ``(target, online)`` pair."""
+    for t, o in pairs:
+        t.assign(tau * t + (1.0 - tau) * o)
 
 
 def available_methods() -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from ssl_backbones.losses import byol_regression_loss
-from ssl_backbones.methods.base import SSLMethod, mlp
+from ssl_backbones.methods.base import SSLMethod, copy_weights, ema_update, mlp
 from ssl_backbones.schedules import target_decay
 
 
@@ -22,6 +22,7 @@ class BYOL(SSLMethod):
     """
 
     method_name = "byol"
+    needs_target_backbone = True
 
     def __init__(self, backbone, cfg, ctx, total_steps: int = 1, target_backbone=None):
         super().__init__(backbone, cfg, ctx, total_steps)
@@ -49,8 +50,7 @@ class BYOL(SSLMethod):
 
     def init_target(self) -> None:
         """Copy the online weights into the target networks."""
-        for t, o in self._ema_pairs():
-            t.assign(o)
+        copy_weights(self._ema_pairs())
 
     def forward(self, view1, view2, step):
         b = tf.shape(view1)[0]
@@ -64,8 +64,7 @@ class BYOL(SSLMethod):
 
     def after_step(self, step):
         tau = tf.cast(target_decay(step, self.total_steps, self.cfg.tau_base), tf.float32)
-        for t, o in self._ema_pairs():
-            t.assign(tau * t + (1.0 - tau) * o)
+        ema_update(self._ema_pairs(), tau)
         return {"target_decay": tau}
 
 

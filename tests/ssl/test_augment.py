@@ -4,10 +4,12 @@ import tensorflow as tf
 
 from ssl_backbones.augment import (
     apply_stretches,
+    multi_crop_views,
     normalize_minmax,
     preprocess,
     radio_view,
     stretch_stack,
+    two_snr_views,
     two_views,
 )
 from ssl_backbones.config import STRETCHES, AugmentConfig
@@ -88,3 +90,19 @@ def test_preprocess_is_deterministic_and_sized(batch):
     assert a.shape == (4, 32, 32, 3)
     np.testing.assert_array_equal(a, preprocess(batch, 32, ["linear", "sqrt", "asinh"], 3))
     assert a.min() >= 0 and a.max() <= 1
+
+
+@pytest.mark.parametrize("snr", [False, True])
+def test_multi_crop_keeps_the_global_views_and_adds_small_ones(batch, snr):
+    cfg = AugmentConfig(local_crops=3, local_size=16)
+    seed = tf.constant([7, 3])
+    v1, v2, local = multi_crop_views(batch, seed, cfg, 32, 3, snr=snr)
+    g1, g2 = two_snr_views(batch, seed, cfg, 32) if snr else two_views(batch, seed, cfg, 32, 3)
+    np.testing.assert_array_equal(v1.numpy(), g1.numpy())
+    np.testing.assert_array_equal(v2.numpy(), g2.numpy())
+    assert local.shape == (3 * 4, 16, 16, 3)
+    assert np.all(np.isfinite(local.numpy()))
+    crops = local.numpy().reshape(3, 4, 16, 16, 3)
+    assert not np.allclose(crops[0], crops[1])  # each local crop draws its own view
+    again = multi_crop_views(batch, seed, cfg, 32, 3, snr=snr)[2]
+    np.testing.assert_array_equal(local.numpy(), again.numpy())

@@ -18,6 +18,9 @@ def test_yaml_then_overrides(tmp_path):
     ("train: {epochs: many}\n", "train.epochs"),
     ("optim: {name: sgd}\n", "optim.name"),
     ("augment: {stretches: [linear, cubic]}\n", "augment.stretches"),
+    ("method: {center_momentum: 1.0}\n", "method.center_momentum"),
+    ("method: {teacher_temp: 0}\n", "method.teacher_temp"),
+    ("augment: {local_crops: 2, local_size: 8}\n", "augment.local_size"),
 ])
 def test_errors_name_file_and_key(tmp_path, text, key):
     path = tmp_path / "bad.yaml"
@@ -32,6 +35,7 @@ def test_repo_configs_load():
 
     folder = Path(__file__).resolve().parents[2] / "configs" / "pretrain"
     names = sorted(p.name for p in folder.glob("*.yaml"))
-    assert {"simclr_r18.yaml", "byol_r18.yaml", "byol_r50.yaml", "tiny.yaml"} <= set(names)
+    assert {"simclr_r18.yaml", "byol_r18.yaml", "byol_r50.yaml", "dino_r18.yaml",
+            "tiny.yaml"} <= set(names)
     for name in names:
         load_pretrain_config(folder / name)

@@ -97,3 +97,35 @@ def test_bad_inputs_leave_no_output(tmp_path, make_cutouts, capsys):
     with pytest.raises(PretrainConfigError, match="batch"):
         pretrain(cfg, [data], out, registry=tmp_path / "reg", progress=False)
     assert not out.exists()
+
+
+def test_cli_dino_multi_crop_exports_and_resumes(tmp_path, make_cutouts, capsys):
+    data = make_cutouts(tmp_path / "cutouts", 8, size=40)
+    reg, out = tmp_path / "registry", tmp_path / "run"
+    args = ["pretrain", "--method", "dino", "--data", str(data), "--batch-size", "4",
+            "--config", str(TINY), "--out", str(out), "--registry", str(reg), "--no-progress",
+            "--set", "augment.local_crops=2", "--set", "augment.local_size=16",
+            "--set", "method.out_dim=64"]
+    assert main([*args, "--epochs", "1"]) == 0
+    assert "ssl_dino_r18" in capsys.readouterr().out
+    first = dict(np.load(reg / "ssl_dino_r18.npz"))
+    assert main([*args, "--epochs", "2", "--resume"]) == 0
+    state = json.loads((out / "checkpoints" / "state.json").read_text())
+    assert (state["epoch"], state["step"]) == (2, 4)
+    assert {"train/teacher_entropy", "train/teacher_temp", "train/target_decay"} <= \
+        _tensorboard_tags(out / "tensorboard")
+    model, meta = load_backbone("ssl_dino_r18", registry=reg)
+    assert (meta["method"], meta["epochs"], meta["config"]["augment"]["local_crops"]) == (
+        "dino", 2, 2)
+    second = dict(np.load(reg / "ssl_dino_r18.npz"))
+    assert first.keys() == second.keys()
+    assert any(not np.array_equal(first[k], second[k]) for k in first)  # it went on training
+    x = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype(np.float32)
+    assert np.all(np.isfinite(model(x)["pooled"]))
+
+
+def test_local_crops_refused_by_methods_without_them(tmp_path, make_cutouts):
+    data = make_cutouts(tmp_path / "cutouts", 8, size=40)
+    cfg = load_pretrain_config(TINY, ["method.name=byol", "augment.local_crops=2"])
+    with pytest.raises(PretrainConfigError, match="local"):
+        pretrain(cfg, [data], tmp_path / "run", registry=tmp_path / "reg", progress=False)
