@@ -50,6 +50,7 @@ from caesar_mrcnn.detection.detector import (
     load_detector,
 )
 from caesar_mrcnn.detection.merge import merge_detections
+from caesar_mrcnn.detection.signal_tiles import tiles_with_signal
 from caesar_mrcnn.detection.tile_input import TileInput
 from caesar_mrcnn.detection.tiling import Tile, detections_from_output, tile_grid
 from caesar_mrcnn.errors import AllNaNError, ConfigError, OutputError
@@ -98,6 +99,11 @@ class InferConfig:
     fit_compact : bool
         Fit compact sources with elliptical Gaussians for their flux densities and shapes
         (see :mod:`caesar_mrcnn.measure.sources`); False keeps the mask sums, a little faster.
+    skip_empty : bool
+        Run the network only on the tiles where a source of peak SNR ``min_snr`` or more can
+        lie (:mod:`caesar_mrcnn.detection.signal_tiles`): the same catalogue as the full pass,
+        without the model calls on pure noise. False runs every tile; recorded in the
+        catalogue header (``SKIPEMPT``, with the tiles run ``NTILES`` of ``NTILEALL``).
     """
 
     tile: int | None = None
@@ -111,6 +117,7 @@ class InferConfig:
     dedup_overlap: float = 0.5
     name_prefix: str = ""
     fit_compact: bool = True
+    skip_empty: bool = True
 
     def validate(self) -> None:
         if self.tile is not None and self.tile < 16:
@@ -343,18 +350,22 @@ def infer_image(image_path: str | os.PathLike, *, weights: str | os.PathLike | N
         native_tile = max(16, int(cfg.tile / tile_input.zoom + 1e-6))
         native_overlap = min(int(round(cfg.overlap / tile_input.zoom)), native_tile - 1)
         tiles = tile_grid(shape, native_tile, native_overlap)
-        mine = tiles[ctx.shard(len(tiles))] if ctx is not None else tiles
+        run = tiles_with_signal(image, shape, tiles, background, cfg.min_snr,
+                                tile_input.zoom) if cfg.skip_empty else tiles
+        mine = run[ctx.shard(len(run))] if ctx is not None else run
         dets, used = detect_tiles(image, shape, mine, predictor, tile_input, cfg)
         if ctx is not None and ctx.size > 1:
             gathered = ctx.allgather_object((dets, used))
             dets = [d for part, _ in gathered for d in part]
             used = sum(n for _, n in gathered)
-        if used == 0:
+        if used == 0 and len(run) == len(tiles):  # no tile held signal: an empty catalogue
             raise AllNaNError(f"{image_path}: every pixel is NaN or infinite; nothing to "
                               "analyse")
         if ctx is not None and not ctx.is_root:
             return None
-        log.info("%s: %d tiles, %d detections before merging", image_path, used, len(dets))
+        log.info("%s: %d of %d tiles, %d detections before merging", image_path, used,
+                 len(tiles), len(dets))
+        run_meta.update(SKIPEMPT=cfg.skip_empty, NTILES=used, NTILEALL=len(tiles))
         objects = merge_detections(dets, tiles, cfg.match_iou)
         objects = deduplicate(objects, cfg.dedup_overlap)
         run_meta.update(_run_metadata(image, image_path, cfg))
