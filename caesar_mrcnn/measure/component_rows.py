@@ -6,8 +6,8 @@ values (see docs/measurement.md for the formulas):
 
 * flux density ``S = 2 pi A sqrt(det C) / Omega_beam`` (for a beam-shaped, unresolved
   component ``S = A - rms^2 / A``, the fitted amplitude less its bias); errors after Condon
-  (1997) eq. 42 (resolved) or ``sigma = rms`` (unresolved: the amplitude of a beam-shaped fit
-  in beam-correlated noise);
+  (1997) eq. 42 (resolved) or its amplitude error alone (unresolved: the shape is not
+  fitted), with Condon's noise scale ``theta_N = beam / sqrt(2)``;
 * position errors along the fitted axes (Condon eq. 21) turned into RA and Dec errors through
   the local WCS Jacobian;
 * deconvolved sizes ``C - B`` (:func:`caesar_mrcnn.measure.deconvolve.deconvolve`);
@@ -95,24 +95,33 @@ def component_numbers(comp: FittedComponent, beam_cov: np.ndarray, beam_area_pix
     maj_pix, min_pix, _ = _axes(fit.cov, None)
     beam_maj, beam_min, _ = _axes(beam_cov, None)
     beam_fwhm = math.sqrt(beam_maj * beam_min)
+    # Condon's theta_N is the FWHM of the Gaussian that smooths white noise; an image's noise
+    # has the beam as its autocorrelation, so theta_N = beam / sqrt(2) (docs/measurement.md)
+    noise_fwhm = beam_fwhm
     flux = fit.volume / beam_area_pix * (peak / fit.peak)
     size = maj_pix, min_pix
     if not comp.resolved:
         size = beam_fwhm, beam_fwhm
     pos_maj, pos_min, err_maj, err_min, err_pa = (
-        float(v) for v in condon_shape_errors(snr, size[0], size[1], beam_fwhm))
+        float(v) for v in condon_shape_errors(snr, size[0], size[1], noise_fwhm))
     if comp.resolved:
-        err_flux = float(condon_flux_error(flux, snr, maj_pix, min_pix, beam_fwhm))
+        err_flux = float(condon_flux_error(flux, snr, maj_pix, min_pix, noise_fwhm))
         err_peak = fit.peak * float(condon_relative_errors(snr, maj_pix, min_pix,
-                                                           beam_fwhm)[0])
+                                                           noise_fwhm)[0])
     else:
-        # a beam-shaped fit's amplitude in beam-correlated noise: the error is the rms itself
-        err_flux = err_peak = comp.rms
+        # the shape is the beam's, not fitted: only the amplitude's error remains
+        err_peak = peak * float(condon_relative_errors(snr, beam_fwhm, beam_fwhm,
+                                                       noise_fwhm)[0])
+        err_flux = err_peak
         err_maj = err_min = err_pa = NAN
     # centre error ellipse along the fitted axes, in pixels
     evals, evecs = np.linalg.eigh(fit.cov)
     u_min, u_maj = evecs[:, 0], evecs[:, 1]
     err_pos = pos_maj ** 2 * np.outer(u_maj, u_maj) + pos_min ** 2 * np.outer(u_min, u_min)
+    if fit.pcov is not None and np.all(np.isfinite(fit.pcov)):
+        # the propagated errors of the pixels actually fitted replace Condon's whole-plane ones
+        err_pos, err_peak, err_flux, err_maj, err_min, err_pa = _propagated(
+            fit, peak, flux, comp.resolved, err_maj, err_min, err_pa)
     maj, mn, pa = _axes(fit.cov, jac)
     scale = (maj / maj_pix) if maj_pix > 0 else NAN  # arcsec per pixel along the axes
     if comp.resolved:
@@ -126,6 +135,32 @@ def component_numbers(comp: FittedComponent, beam_cov: np.ndarray, beam_area_pix
     return ComponentNumbers(fit.x, fit.y, peak, err_peak, flux, err_flux, comp.rms,
                             fit.cov, err_pos, maj, mn, pa, err_maj * scale, err_min * scale,
                             err_pa, dc_maj, dc_min, dc_pa, comp.resolved)
+
+
+def _propagated(fit, peak: float, flux: float, resolved: bool, err_maj: float,
+                err_min: float, err_pa: float) -> tuple:
+    """Errors from the fit's parameter covariance (:func:`multifit.parameter_covariance`):
+    centre covariance, peak, flux density (first-order in amplitude and axes), axes, angle."""
+    p = fit.pcov
+    err_pos = p[1:3, 1:3].copy()
+    err_peak = math.sqrt(max(p[0, 0], 0.0)) * peak / fit.peak
+    if not fit.free:
+        return err_pos, err_peak, err_peak * flux / peak, err_maj, err_min, err_pa
+    sa, sb, _ = _cov_axes(fit.cov)
+    grad = np.array([1.0 / fit.peak, 0.0, 0.0, 1.0 / sa, 1.0 / sb, 0.0])
+    err_flux = flux * math.sqrt(max(grad @ p @ grad, 0.0))
+    if resolved:
+        err_maj = FWHM_PER_SIGMA * math.sqrt(max(p[3, 3], 0.0))
+        err_min = FWHM_PER_SIGMA * math.sqrt(max(p[4, 4], 0.0))
+        err_pa = min(math.degrees(math.sqrt(max(p[5, 5], 0.0))), 90.0)
+    return err_pos, err_peak, err_flux, err_maj, err_min, err_pa
+
+
+def _cov_axes(cov: np.ndarray) -> tuple[float, float, float]:
+    """The fitted parameters' sigma_a, sigma_b as the fit orders them (see multifit)."""
+    from caesar_mrcnn.measure.multifit import _cov_to_params
+
+    return _cov_to_params(cov)
 
 
 def sky_position_errors(err_pos_pix: np.ndarray, jac: np.ndarray | None

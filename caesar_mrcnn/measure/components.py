@@ -191,8 +191,8 @@ def find_peaks(pix: np.ndarray, rms: np.ndarray, island: np.ndarray, beam_fwhm: 
     return peaks
 
 
-def _fit(vals, xs, ys, starts, free, beam_cov, min_sigma, max_sigma):
-    return fit_components(vals, xs, ys, starts, free, beam_cov, min_sigma, max_sigma)
+def _fit(vals, xs, ys, starts, free, beam_cov, min_sigma, max_sigma, rms):
+    return fit_components(vals, xs, ys, starts, free, beam_cov, min_sigma, max_sigma, rms)
 
 
 def fit_island(ann: Annotation, image: Any, shape: tuple[int, int], background,
@@ -225,18 +225,19 @@ def fit_island(ann: Annotation, image: Any, shape: tuple[int, int], background,
     span = max(xs.max() - xs.min(), ys.max() - ys.min()) + 1.0
     min_sigma = 0.5 * math.sqrt(np.linalg.eigvalsh(beam_cov)[0])
     max_sigma = max(span, 2.0 * beam_sig)
+    noise = float(np.median(rms[region]))
     starts = [(pix[r, c], c + wx0, r + wy0, beam_cov * 1.2) for r, c in peaks]
     comps = None
     # free shapes first, dropping the faintest peak while the fit fails; then beam shapes
     for n in range(len(starts), 0, -1):
         comps = _fit(vals, xs_img, ys_img, starts[:n], [True] * n, beam_cov, min_sigma,
-                     max_sigma)
+                     max_sigma, noise)
         if comps is not None:
             break
     if comps is None:
         for n in range(len(starts), 0, -1):
             comps = _fit(vals, xs_img, ys_img, starts[:n], [False] * n, beam_cov, min_sigma,
-                         max_sigma)
+                         max_sigma, noise)
             if comps is not None:
                 # the shapes could not be fitted: the beam's is the one known
                 return [_with_rms(c, rms, wy0, wx0, False) for c in comps]
@@ -244,12 +245,14 @@ def fit_island(ann: Annotation, image: Any, shape: tuple[int, int], background,
     resolved = [_significant(c, rms, wy0, wx0, beam_cov, rules) for c in comps]
     if not all(resolved):
         starts = [(c.peak, c.x, c.y, c.cov) for c in comps]
-        again = _fit(vals, xs_img, ys_img, starts, resolved, beam_cov, min_sigma, max_sigma)
+        again = _fit(vals, xs_img, ys_img, starts, resolved, beam_cov, min_sigma, max_sigma,
+                     noise)
         if again is not None:
             comps = again
         else:
             # keep the free shapes but read the unresolved ones as points (peak x one beam)
-            comps = [c if r else Component(c.peak, c.x, c.y, np.array(beam_cov, float), False)
+            comps = [c if r else Component(c.peak, c.x, c.y, np.array(beam_cov, float), False,
+                                           None if c.pcov is None else c.pcov[:3, :3])
                      for c, r in zip(comps, resolved)]
     out = [_with_rms(c, rms, wy0, wx0, r) for c, r in zip(comps, resolved)]
     return sorted(out, key=lambda f: -f.fit.peak)

@@ -40,6 +40,9 @@ class Component:
     y: float
     cov: np.ndarray
     free: bool
+    pcov: np.ndarray | None = None
+    """Covariance of the fitted parameters ``(peak, x, y[, sigma_a, sigma_b, theta])`` in
+    the noise of the image (:func:`parameter_covariance`), or None when not computed."""
 
     @property
     def volume(self) -> float:
@@ -75,10 +78,54 @@ def _rotated(p, xs, ys):
     return amp * np.exp(-0.5 * (u * u + v * v))
 
 
+def parameter_covariance(jac: np.ndarray, xs: np.ndarray, ys: np.ndarray, rms: float,
+                         beam_cov: np.ndarray) -> np.ndarray:
+    """Covariance of least-squares parameters in noise correlated like the beam.
+
+    The fit minimises the plain sum of squared residuals; in an image the noise of two pixels
+    ``d`` apart correlates as the beam, ``rms^2 exp(-d^T B^-1 d / 2)``. Linear propagation
+    (the "sandwich") gives ``(J^T J)^-1 J^T N J (J^T J)^-1`` for the Jacobian ``J`` of the model
+    at the solution and the noise covariance ``N``; ``N J`` is a convolution of each column of
+    ``J``, laid on the pixel grid, with the beam. This is the quantity Condon (1997) writes
+    analytically for a Gaussian fitted over the whole plane; here it holds for the pixels and
+    components actually fitted.
+
+    Parameters
+    ----------
+    jac : numpy.ndarray, shape ``(npix, nparam)``
+        Derivatives of the model at the fitted pixels.
+    xs, ys : numpy.ndarray
+        Integer pixel coordinates of those pixels.
+    rms : float
+        Noise rms (image unit).
+    beam_cov : numpy.ndarray, shape ``(2, 2)``
+        Beam covariance (pixels²): the shape of the noise autocorrelation.
+
+    Returns
+    -------
+    numpy.ndarray, shape ``(nparam, nparam)``
+    """
+    from scipy.signal import fftconvolve
+
+    ix = np.rint(xs - xs.min()).astype(int)
+    iy = np.rint(ys - ys.min()).astype(int)
+    half = int(math.ceil(4.0 * math.sqrt(np.linalg.eigvalsh(beam_cov)[1])))
+    ky, kx = np.mgrid[-half:half + 1, -half:half + 1]
+    inv = np.linalg.inv(beam_cov)
+    kernel = np.exp(-0.5 * (inv[0, 0] * kx * kx + 2 * inv[0, 1] * kx * ky + inv[1, 1] * ky * ky))
+    grid = np.zeros((jac.shape[1], iy.max() + 1, ix.max() + 1))
+    grid[:, iy, ix] = jac.T
+    smooth = fftconvolve(grid, kernel[None], mode="same", axes=(1, 2))
+    nj = smooth[:, iy, ix].T
+    bread = np.linalg.pinv(jac.T @ jac)
+    return rms * rms * bread @ (jac.T @ nj) @ bread
+
+
 def fit_components(values: np.ndarray, xs: np.ndarray, ys: np.ndarray,
                    starts: Sequence[tuple[float, float, float, np.ndarray]],
                    free: Sequence[bool], beam_cov: np.ndarray,
-                   min_sigma: float, max_sigma: float) -> list[Component] | None:
+                   min_sigma: float, max_sigma: float, rms: float | None = None
+                   ) -> list[Component] | None:
     """Fit Gaussians jointly to background-subtracted pixels.
 
     Parameters
@@ -95,6 +142,9 @@ def fit_components(values: np.ndarray, xs: np.ndarray, ys: np.ndarray,
         Beam covariance (pixels²).
     min_sigma, max_sigma : float
         Bounds of the fitted axis sigmas (pixels).
+    rms : float, optional
+        Noise rms: with it each component carries the covariance of its parameters
+        (:func:`parameter_covariance`).
 
     Returns
     -------
@@ -143,9 +193,18 @@ def fit_components(values: np.ndarray, xs: np.ndarray, ys: np.ndarray,
         return None
     if not res.success:
         return None
+    pcov = None
+    if rms is not None and rms > 0:
+        pcov = parameter_covariance(res.jac, xs, ys, rms, beam_cov)
     out, k = [], 0
     for f in free:
         amp, x, y = res.x[k:k + 3]
+        size = 6 if f else 3
+        block = None if pcov is None else pcov[k:k + size, k:k + size].copy()
+        if block is not None and f and res.x[k + 3] < res.x[k + 4]:
+            # report the axes' errors major first, as the covariance's eigenvalues are
+            order = [0, 1, 2, 4, 3, 5]
+            block = block[np.ix_(order, order)]
         on_edge = (min(x - xlo, xhi - x) < 1e-3) or (min(y - ylo, yhi - y) < 1e-3)
         if amp <= 0 or on_edge:
             return None
@@ -155,5 +214,5 @@ def fit_components(values: np.ndarray, xs: np.ndarray, ys: np.ndarray,
         else:
             cov = np.array(beam_cov, float)
             k += 3
-        out.append(Component(float(amp), float(x), float(y), cov, bool(f)))
+        out.append(Component(float(amp), float(x), float(y), cov, bool(f), block))
     return out
