@@ -236,6 +236,48 @@ def markdown(summary: Table) -> str:
     return "\n".join(lines)
 
 
+LOTSS_IMAGES = ("fields/lotss_dr1_P205+55_cutout400.fits",
+                "fields/lotss_dr1_P218+55_cutout200.fits")
+LOTSS_CATALOG = "fields/lotss_dr1_P205+55_P218+55.srl.fits"
+
+
+def published_fluxes(real: Path, runs_of, tmp: str) -> Table:
+    """Every finder on the LoTSS-DR1 cutouts (no injection) against the published total flux
+    densities of the single-Gaussian (``S_Code == "S"``) sources, matched within one beam."""
+    from astropy import units as u
+
+    from caesar_mrcnn.evaluation.reference import inside_image
+
+    cat = Table.read(real / LOTSS_CATALOG)
+    cat = cat[np.asarray(cat["S_Code"], str) == "S"]
+    ref = Table({"ra": np.asarray(cat["RA"], float), "dec": np.asarray(cat["DEC"], float),
+                 "flux": cat["Total_flux"].quantity.to_value(u.Jy)})
+    inputs = [cr.prepare_image(real / im, None, tmp) for im in LOTSS_IMAGES]
+    ratios: dict[str, list[float]] = {}
+    counts: dict[str, list[int]] = {}
+    for run in runs_of(inputs):
+        if not run.ran:
+            continue
+        im = next(i for i in inputs if i.path == run.image)
+        inside = ref[inside_image(ref, im.wcs, im.valid)]
+        plan = Table({"ra": inside["ra"], "dec": inside["dec"], "flux": inside["flux"],
+                      "beam": np.full(len(inside), im.beam_arcsec),
+                      "maj": np.zeros(len(inside))})
+        m = match(plan, cr.finder_rows(run.finder, run.catalog)[0][1])
+        label = cr.finder_rows(run.finder, run.catalog)[0][0]
+        ratios.setdefault(label, []).extend(np.asarray(m["m_flux"] / m["flux"])[m["found"]])
+        c = counts.setdefault(label, [0, 0])
+        c[0] += len(m)
+        c[1] += int(m["found"].sum())
+    rows = []
+    for label, r in ratios.items():
+        r = np.asarray(r, float)
+        rows.append(dict(finder=label, n_reference=counts[label][0], n_matched=counts[label][1],
+                         ratio_median=float(np.median(r)) if r.size else math.nan,
+                         scatter_dex=_robust_dex(r)))
+    return Table(rows=rows)
+
+
 def _cached_runs(out: Path, finder: str, inputs) -> list | None:
     """The catalogues a previous run with the same seed wrote for ``finder``, if all exist."""
     files = [out / "catalogs" / finder / f"{im.path.stem}.ecsv" for im in inputs]
@@ -258,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated substrings: only images whose name holds one")
     p.add_argument("--cores", type=int, default=1, help="processes for Aegean and PyBDSF")
     p.add_argument("--out", type=Path, default=Path("inject_real"), help="output folder")
+    p.add_argument("--no-published", action="store_true",
+                   help="skip the LoTSS-DR1 published-flux comparison")
     p.add_argument("--reuse", default="", metavar="FINDERS",
                    help="comma-separated finders whose catalogues a previous run (same seed, "
                         "same --out) wrote are read instead of running them again")
@@ -288,18 +332,25 @@ def main(argv: list[str] | None = None) -> int:
             plans.append(plan)
             inputs.append(cr.prepare_image(injected, None, tmp))
             print(f"{path.name}: {len(plan)} injected", file=sys.stderr, flush=True)
-        runs = []
-        for finder in finders:
-            cached = _cached_runs(out, finder, inputs) if finder in reuse else None
-            runs += cached or cr.run_finders(
-                inputs, [finder], args.weights, cfg, args.cores,
-                progress=lambda f, im: print(f"  {f}: {im.name}", file=sys.stderr, flush=True))
-    for run in runs:
-        if run.ran:
-            folder = out / "catalogs" / run.finder
-            folder.mkdir(parents=True, exist_ok=True)
-            run.catalog.meta.pop("notes", None)
-            run.catalog.write(folder / f"{run.image.stem}.ecsv", overwrite=True)
+
+        def runs_of(images):
+            runs = []
+            for finder in finders:
+                cached = _cached_runs(out, finder, images) if finder in reuse else None
+                runs += cached or cr.run_finders(
+                    images, [finder], args.weights, cfg, args.cores,
+                    progress=lambda f, im: print(f"  {f}: {im.name}", file=sys.stderr,
+                                                 flush=True))
+            for run in runs:
+                if run.ran:
+                    folder = out / "catalogs" / run.finder
+                    folder.mkdir(parents=True, exist_ok=True)
+                    run.catalog.meta.pop("notes", None)
+                    run.catalog.write(folder / f"{run.image.stem}.ecsv", overwrite=True)
+            return runs
+
+        runs = runs_of(inputs)
+        published = published_fluxes(real, runs_of, tmp) if not args.no_published else None
     matched: dict[str, list[Table]] = {}
     for run in runs:
         k = [im.path for im in inputs].index(run.image)
@@ -315,6 +366,15 @@ def main(argv: list[str] | None = None) -> int:
     summary.write(out / "summary.ecsv", overwrite=True)
     n_inj = sum(len(pl) for pl in plans)
     text = (f"{n_inj} sources injected into {len(plans)} images\n\n" + markdown(summary))
+    if published is not None:
+        published.write(out / "published.ecsv", overwrite=True)
+        text += ("\n\nLoTSS-DR1 single-Gaussian sources (S_Code S) in the two cutouts, "
+                 "measured over published Total_flux:\n\n"
+                 "| finder | in cutouts | matched | median ratio | scatter (dex) |\n"
+                 "|---|---|---|---|---|\n"
+                 + "\n".join(f"| {r['finder']} | {r['n_reference']} | {r['n_matched']} "
+                             f"| {r['ratio_median']:.3f} | {r['scatter_dex']:.3f} |"
+                             for r in published))
     with atomic_open(out / "inject_real.md", "w") as fh:
         fh.write(text + "\n")
     print(text)
