@@ -175,6 +175,30 @@ def fit_components(values: np.ndarray, xs: np.ndarray, ys: np.ndarray,
             lo += [min_sigma, min_sigma, -np.inf]
             hi += [max_sigma, max_sigma, np.inf]
 
+    def jacobian(p):
+        cols, k = [], 0
+        for f in free:
+            if f:
+                amp, x0, y0, sa, sb, th = p[k:k + 6]
+                c, s_ = math.cos(th), math.sin(th)
+                dx, dy = xs - x0, ys - y0
+                u = (c * dx + s_ * dy) / sa
+                v = (-s_ * dx + c * dy) / sb
+                g = np.exp(-0.5 * (u * u + v * v))
+                ga = amp * g
+                cols += [g, ga * (u * c / sa - v * s_ / sb), ga * (u * s_ / sa + v * c / sb),
+                         ga * u * u / sa, ga * v * v / sb, ga * u * v * (sa / sb - sb / sa)]
+                k += 6
+            else:
+                amp, x0, y0 = p[k:k + 3]
+                dx, dy = xs - x0, ys - y0
+                mx = beam_inv[0, 0] * dx + beam_inv[0, 1] * dy
+                my = beam_inv[0, 1] * dx + beam_inv[1, 1] * dy
+                g = np.exp(-0.5 * (mx * dx + my * dy))
+                cols += [g, amp * g * mx, amp * g * my]
+                k += 3
+        return np.stack(cols, axis=1)
+
     def model(p):
         out, k = np.zeros_like(values), 0
         for f in free:
@@ -187,7 +211,7 @@ def fit_components(values: np.ndarray, xs: np.ndarray, ys: np.ndarray,
         return out
 
     try:
-        res = optimize.least_squares(lambda p: model(p) - values, np.array(p0),
+        res = optimize.least_squares(lambda p: model(p) - values, np.array(p0), jac=jacobian,
                                      bounds=(lo, hi), x_scale="jac", max_nfev=100 * len(p0))
     except (ValueError, np.linalg.LinAlgError):
         return None
