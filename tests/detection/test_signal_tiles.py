@@ -167,3 +167,23 @@ def test_skipping_gives_the_full_pass_catalogue_on_a_real_image(tmp_path):
     full = infer_image(path, detector=detector, config=InferConfig(skip_empty=False))
     assert skip.ntiles < full.ntiles and len(full.objects) > 0
     _same_catalogue(skip, full)
+
+
+def test_map_reads_the_image_strip_by_strip():
+    """A mosaic is never read whole: every read is one strip of at most ``strip_pixels``."""
+    img = _noise_with_sources((400, 256))
+    bg = background_grid(img, img.shape, box=32)
+
+    class Windows:
+        def __init__(self):
+            self.reads = []
+
+        def read_window(self, y0, y1, x0, x1):
+            self.reads.append((y1 - y0) * (x1 - x0))
+            return img[y0:y1, x0:x1]
+
+    lazy = Windows()
+    strips = signal_map(lazy, img.shape, bg, 5.0, margin=4, cell=8, strip_pixels=256 * 32)
+    assert len(lazy.reads) == 400 // 32 + 1 and max(lazy.reads) <= 256 * 32
+    whole = signal_map(img, img.shape, bg, 5.0, margin=4, cell=8)
+    np.testing.assert_array_equal(strips.cells, whole.cells)
