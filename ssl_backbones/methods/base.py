@@ -11,7 +11,7 @@ Class attributes tell the pretraining loop what a method needs: ``needs_target_b
 besides the two global ones).
 
 Each method lives in its own module ``ssl_backbones/methods/<name>.py`` that defines
-``METHOD = <class>``; adding one (VICReg, DINO, ...) is adding that file.
+``METHOD = <class>``; adding one (VICReg, ...) is adding that file.
 """
 
 from __future__ import annotations
