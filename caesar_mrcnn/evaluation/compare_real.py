@@ -104,8 +104,9 @@ def prepare_image(path: str | os.PathLike, beam, workdir: str | os.PathLike) -> 
 
     The copy carries ``BMAJ``/``BMIN``/``BPA`` (Aegean and PyBDSF read only those keywords):
     the header's own, else ``beam``, else the beam the FITS reader infers (e.g. a survey's
-    default). Commentary cards with unprintable characters, which stop BANE from writing its
-    maps, are left out of the copy; the pixels are untouched.
+    default); a header with the axes but no angle gets ``BPA = 0``. Commentary cards with
+    unprintable characters, which stop BANE from writing its maps, are left out of the copy;
+    the pixels are untouched.
 
     Parameters
     ----------
@@ -145,10 +146,14 @@ def prepare_image(path: str | os.PathLike, beam, workdir: str | os.PathLike) -> 
                    and not (str(c.value).isascii() and str(c.value).isprintable())]
             for i in reversed(bad):
                 del hdu.header[i]
-            if hdu.is_image and not has_keys and (hdu is hdul[0] or hdu.header.get("NAXIS")):
-                hdu.header["BMAJ"] = (use.bmaj_deg, f"[deg] beam FWHM ({source})")
-                hdu.header["BMIN"] = (use.bmin_deg, f"[deg] beam FWHM ({source})")
-                hdu.header["BPA"] = (use.bpa_deg, f"[deg] beam PA ({source})")
+            if hdu.is_image and (hdu is hdul[0] or hdu.header.get("NAXIS")):
+                # PyBDSF needs all three keywords: a header with the axes but no BPA (as some
+                # ATCA images have) gets the angle the FITS reader assumed, 0.
+                for key, value, what in (("BMAJ", use.bmaj_deg, "beam FWHM"),
+                                         ("BMIN", use.bmin_deg, "beam FWHM"),
+                                         ("BPA", use.bpa_deg, "beam PA")):
+                    if not has_keys or key not in hdu.header:
+                        hdu.header[key] = (value, f"[deg] {what} ({source})")
         hdul.writeto(run_path, output_verify="silentfix")
     pixel_arcsec = math.sqrt(img.pixel_scale_deg[0] * img.pixel_scale_deg[1]) * 3600.0
     return ImageInput(path, run_path, img.wcs, use.bmaj_deg * 3600.0, img.valid, pixel_arcsec,

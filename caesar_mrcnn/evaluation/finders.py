@@ -182,6 +182,19 @@ def _aegean_command(script: str) -> list[str]:
     return [python, str(Path(__file__).with_name("aegean_compat.py"))]
 
 
+def _aegean_radec(table: Table) -> tuple[np.ndarray, np.ndarray]:
+    """ICRS RA, Dec (deg) of a classical finder's components: ``ra``/``dec`` as they are, or
+    Galactic ``lon``/``lat`` converted (aegean writes those for a Galactic image, e.g.
+    MAGPIS)."""
+    if "ra" in table.colnames:
+        return np.asarray(table["ra"], float), np.asarray(table["dec"], float)
+    from astropy.coordinates import SkyCoord
+
+    sky = SkyCoord(np.asarray(table["lon"], float), np.asarray(table["lat"], float),
+                   unit="deg", frame="galactic").icrs
+    return sky.ra.deg, sky.dec.deg
+
+
 def run_aegean(image: str | os.PathLike, workdir: str | os.PathLike, cores: int = 1
                ) -> tuple[Table, float]:
     """BANE then aegean on one image.
@@ -229,11 +242,19 @@ def run_aegean(image: str | os.PathLike, workdir: str | os.PathLike, cores: int 
         t = Table.read(comp)
         with np.errstate(invalid="ignore", divide="ignore"):
             snr = np.asarray(t["peak_flux"], float) / np.asarray(t["local_rms"], float)
-        out = common_catalog(ra=t["ra"], dec=t["dec"], flux_jy=t["int_flux"],
+        ra, dec = _aegean_radec(t)
+        out = common_catalog(ra=ra, dec=dec, flux_jy=t["int_flux"],
                              peak_jyb=t["peak_flux"], snr=snr, maj_arcsec=t["a"],
                              min_arcsec=t["b"], pa_deg=t["pa"])
     out.meta["notes"] = notes
     return out, wall
+
+
+def _is_galactic(image: Path) -> bool:
+    """The image's first axis is Galactic longitude (``GLON-...``)."""
+    from astropy.io import fits
+
+    return str(fits.getheader(image).get("CTYPE1", "")).upper().startswith("GLON")
 
 
 def _frequency_hz(image: Path) -> float:
@@ -289,7 +310,11 @@ def run_pybdsf(image: str | os.PathLike, workdir: str | os.PathLike, cores: int 
     deg = 3600.0
     with np.errstate(invalid="ignore", divide="ignore"):
         snr = np.asarray(t["Peak_flux"], float) / np.asarray(t["Isl_rms"], float)
-    return common_catalog(ra=t["RA"], dec=t["DEC"], flux_jy=t["Total_flux"],
+    ra, dec = np.asarray(t["RA"], float), np.asarray(t["DEC"], float)
+    if _is_galactic(img):
+        # PyBDSF writes the image's own longitude and latitude under RA and DEC
+        ra, dec = _aegean_radec(Table({"lon": ra, "lat": dec}))
+    return common_catalog(ra=ra, dec=dec, flux_jy=t["Total_flux"],
                           peak_jyb=t["Peak_flux"], snr=snr,
                           maj_arcsec=np.asarray(t["Maj"], float) * deg,
                           min_arcsec=np.asarray(t["Min"], float) * deg, pa_deg=t["PA"]), wall

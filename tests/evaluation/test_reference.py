@@ -106,6 +106,26 @@ def test_prepare_image_writes_the_beam_every_finder_reads(tmp_path):
     assert im.beam_source == "header" and im.beam_arcsec == pytest.approx(6.0)
 
 
+def test_prepare_image_completes_a_beam_without_angle(tmp_path):
+    """Some ATCA headers give BMAJ and BMIN but no BPA, which PyBDSF refuses."""
+    from astropy.io import fits
+
+    from caesar_mrcnn.io.fits import write_image
+
+    hdr = fits.Header({"CTYPE1": "RA---SIN", "CTYPE2": "DEC--SIN", "CRVAL1": 150.0,
+                       "CRVAL2": DEC0, "CRPIX1": 16.0, "CRPIX2": 16.0, "CDELT1": -2 / 3600,
+                       "CDELT2": 2 / 3600, "BMAJ": 8 / 3600, "BMIN": 6 / 3600,
+                       "BUNIT": "JY/BEAM"})
+    path = tmp_path / "nobpa.fits"
+    write_image(path, np.zeros((32, 32), np.float32), hdr)
+    work = tmp_path / "work"
+    work.mkdir()
+    im = prepare_image(path, None, work)
+    h = fits.getheader(im.run_path)
+    assert im.beam_source == "header"
+    assert (h["BMAJ"], h["BMIN"], h["BPA"]) == pytest.approx((8 / 3600, 6 / 3600, 0.0))
+
+
 @needs_real
 def test_compare_reference_on_a_real_field(tmp_path):
     out = tmp_path / "cmp"
@@ -138,6 +158,32 @@ def test_aegean_on_a_real_field_finishes_with_a_sane_catalogue(tmp_path):
     assert np.nanmedian(np.asarray(catalog["snr"], float)) > 5
     # A note appears exactly when the shim saw aegean on its error path, and says what it did.
     assert all("numpy.linalg.linalg" in n for n in catalog.meta["notes"])
+
+
+MAGPIS = REAL / "fields" / "magpis_20cm_G10.5+0.0_300px.fits"
+
+
+@needs_real
+@pytest.mark.skipif(importlib.util.find_spec("bdsf") is None or not finders.available("aegean"),
+                    reason="Aegean and PyBDSF are not installed")
+def test_classical_finders_give_icrs_positions_on_a_galactic_image(tmp_path):
+    """MAGPIS is in Galactic coordinates: Aegean writes lon/lat, PyBDSF writes them under
+    RA/DEC; both catalogues must come back in ICRS, on the image."""
+    from astropy.coordinates import SkyCoord
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    h = fits.getheader(MAGPIS)
+    wcs = WCS(h).celestial
+    centre = wcs.pixel_to_world((h["NAXIS1"] - 1) / 2, (h["NAXIS2"] - 1) / 2).icrs
+    half_diag = np.hypot(h["NAXIS1"] * h["CDELT1"], h["NAXIS2"] * h["CDELT2"]) / 2
+    for run in (finders.run_aegean, finders.run_pybdsf):
+        work = tmp_path / run.__name__
+        work.mkdir()
+        catalog, _ = run(MAGPIS, work)
+        assert len(catalog) > 3
+        sep = SkyCoord(catalog["ra"], catalog["dec"], unit="deg").separation(centre).deg
+        assert (sep < half_diag * 1.05).all(), run.__name__
 
 
 @needs_real
