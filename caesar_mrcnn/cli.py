@@ -408,7 +408,8 @@ def _add_infer(sub) -> None:
                         "the shipped reference detector)")
     _add_common_config(p)
     p.add_argument("--score-thr", type=float, default=None,
-                   help="minimum score (default 0.5; = --set score_thr=...)")
+                   help="minimum objectness, 1 - p(background), whatever the class "
+                        "(default 0.5; = --set score_thr=...)")
     p.add_argument("--tile", type=int, default=None,
                    help="tile side in pixels (default: the detector's input size)")
     p.add_argument("--overlap", type=int, default=None,

@@ -78,7 +78,9 @@ class InferConfig:
     batch_size : int
         Tiles per model call.
     score_thr : float
-        Minimum detection score.
+        Minimum objectness (``1 - p(background)``): an object is kept when the network is
+        this sure that a source of any class is there; its class is the most probable one
+        and the catalogue's ``p_<class>`` columns give all the class probabilities.
     mask_thr : float
         Mask probability above which a pixel belongs to a source.
     match_iou : float

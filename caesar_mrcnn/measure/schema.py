@@ -6,11 +6,16 @@ import numpy as np
 from astropy import units as u
 from astropy.table import Table
 
+from caesar_mrcnn.classes import CLASS_NAMES
+
 COLUMNS = (
     ("name", str, None, "IAU-style designation"),
     ("class", str, None, "source class"),
     ("class_id", np.int16, None, "model class id (1-based)"),
-    ("score", np.float32, None, "detection score"),
+    ("score", np.float32, None,
+     "objectness: the network's probability that a source of any class is there"),
+    *((f"p_{name.replace('-', '_')}", np.float32, None,
+       f"probability of class {name} (the p_ columns sum to score)") for name in CLASS_NAMES),
     ("x", np.float64, u.pix, "mask centroid, column (0-based)"),
     ("y", np.float64, u.pix, "mask centroid, row (0-based)"),
     ("x_w", np.float64, u.pix, "flux-weighted centroid, column (0-based)"),
@@ -60,6 +65,16 @@ COLUMNS = (
     ("flag_nan", bool, None, "mask borders blank (NaN) pixels"),
     ("flag_merged", bool, None, "united from detections in several tiles"),
 )
+
+
+def class_probability_columns(objects) -> dict[str, np.ndarray]:
+    """The ``p_<class>`` columns of ``objects`` (``attrs["probs"]`` in :data:`CLASS_NAMES`
+    order); NaN for an object whose detector gave no probabilities."""
+    probs = np.full((len(objects), len(CLASS_NAMES)), np.nan)
+    for i, obj in enumerate(objects):
+        if obj.attrs.get("probs") is not None:
+            probs[i] = obj.attrs["probs"]
+    return {f"p_{name.replace('-', '_')}": probs[:, k] for k, name in enumerate(CLASS_NAMES)}
 
 
 def empty_source_table() -> Table:

@@ -13,6 +13,7 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import Table
 
+from caesar_mrcnn.classes import CLASS_NAMES
 from caesar_mrcnn.cli import main
 from caesar_mrcnn.detection.detector import TruthPredictor
 from caesar_mrcnn.detection.infer import InferConfig, detect_tiles, infer_image
@@ -254,3 +255,22 @@ def test_cli_end_to_end_with_real_maskrcnn(tiny_detector, tmp_path, capsys):
     assert np.all((table["x"] >= 0) & (table["x"] < 112) & (table["y"] >= 0)
                   & (table["y"] < 96))
     assert len(json.loads(out["json"].read_text())["sources"]) == len(table)
+    # detection by objectness: the class probabilities sum to the score, the class is the
+    # most probable one, and both catalogue and JSON carry them
+    probs = np.column_stack([table[f"p_{c.replace('-', '_')}"] for c in CLASS_NAMES])
+    np.testing.assert_allclose(probs.sum(axis=1), table["score"], rtol=1e-4, atol=1e-6)
+    assert [CLASS_NAMES[k] for k in probs.argmax(axis=1)] == list(table["class"])
+    src = json.loads(out["json"].read_text())["sources"][0]
+    assert {f"p_{c.replace('-', '_')}" for c in CLASS_NAMES} <= set(src)
+
+
+def test_cli_one_output_of_any_kind_is_enough(tiny_detector, tmp_path, capsys):
+    data = np.random.default_rng(4).normal(0, 1e-4, (64, 64)).astype(np.float32)
+    image = tmp_path / "img.fits"
+    write_image(image, data)
+    code, _, err = _run(["infer", str(image), "--catalog", str(tmp_path / "only.fits"),
+                         "--weights", str(tiny_detector)], capsys)
+    assert code == 0, err
+    assert (tmp_path / "only.fits").exists() and not list(tmp_path.glob("*.reg"))
+    code, _, err = _run(["infer", str(image), "--weights", str(tiny_detector)], capsys)
+    assert code != 0 and "no output requested" in err and "--catalog" in err
