@@ -9,7 +9,8 @@ Two parts, one command:
   LoTSS-DR1 P205+55 (400²) and P218+55 (200²) against the published LoTSS-DR1 source list,
   Parkes 1904-66 against Aegean's test catalogue, WSRT Abell 2255 against PyBDSF's test source
   list;
-* the 30 FIRST cutouts of MiraBest radio galaxies, scored by the central-galaxy rule
+* the 30 FIRST cutouts of MiraBest radio galaxies, and the 73 of the MiraBest Confident test
+  batch (``--parts``), scored by the central-galaxy rule
   (:func:`caesar_mrcnn.evaluation.reference.central_galaxy`): the galaxy at each centre as ONE
   entry, of class extended / extended-multisland, split into 2+, entries elsewhere, wall. Their
   headers have no beam: the FIRST beam, 5.4″, is given as for ``compare --beam``. Position and
@@ -51,7 +52,9 @@ FIELDS = (
 )
 """(image, reference catalogue), relative to the real-data folder."""
 
-GALAXY_DIR = "extended/mirabest_first"
+GALAXY_DIRS = {"galaxies": "extended/mirabest_first", "galaxies-test": "extended/mirabest_test"}
+"""The parts scored by the central-galaxy rule, and their folders: the 30 MiraBest FIRST
+galaxies, and the 73 MiraBest Confident test-batch galaxies as FITS."""
 _NAME = re.compile(r"^(\d{3})_([0-9.]+)([+-][0-9.]+)_([0-9.]+)_([0-9.]+)\.fits$")
 
 
@@ -89,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("real_images"), help="output folder")
     p.add_argument("--cores", type=int, default=1, help="processes for Aegean and PyBDSF")
     p.add_argument("--finders", default="caesar-mrcnn,aegean,pybdsf")
-    p.add_argument("--parts", default="fields,galaxies", help="fields, galaxies or both")
+    p.add_argument("--parts", default="fields,galaxies,galaxies-test",
+                   help="comma-separated: fields, galaxies (MiraBest FIRST), galaxies-test "
+                        "(MiraBest test batch)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     real = args.real or default_real_dir()
@@ -124,19 +129,21 @@ def main(argv: list[str] | None = None) -> int:
             report.write_reference_comparison(fields, notes_all, args.out / "fields",
                                               command=command)
             lines += [report.reference_markdown(fields, notes_all), ""]
-        if "galaxies" in parts:
-            gals = galaxies(real / GALAXY_DIR)
+        for part in [q for q in GALAXY_DIRS if q in parts]:
+            folder = GALAXY_DIRS[part]
+            gals = galaxies(real / folder)
             beam = cr.parse_beam_arcsec(FIRST_BEAM)
-            print(f"{GALAXY_DIR}: {len(gals)} cutouts", file=sys.stderr, flush=True)
+            print(f"{folder}: {len(gals)} cutouts", file=sys.stderr, flush=True)
             inputs = [cr.prepare_image(g.image, beam, tmp) for g in gals]
             runs = cr.run_finders(inputs, finders, args.weights, cfg, args.cores,
                                   progress=_progress)
             summary, per_image, notes = cr.score_galaxies(runs, inputs, gals)
             beam_note = (f"FIRST beam {FIRST_BEAM}\" written into a scratch copy of each "
                          "cutout (their headers have none); every finder reads that copy.")
-            report.write_galaxies_comparison(summary, per_image, notes, args.out / "galaxies",
+            report.write_galaxies_comparison(summary, per_image, notes, args.out / part,
                                              beam=beam_note, command=command)
-            lines += [report.galaxies_markdown(summary, notes, beam_note), ""]
+            lines += [f"{folder} ({len(gals)} galaxies):", "",
+                      report.galaxies_markdown(summary, notes, beam_note), ""]
     text = "\n".join(lines)
     with atomic_open(make_output_folder(args.out) / "real_images.md", "w") as fh:
         fh.write(text)
