@@ -27,7 +27,7 @@ from scipy import ndimage
 from caesar_mrcnn.data.dataset import Annotation
 from caesar_mrcnn.io.windows import read_window
 from caesar_mrcnn.measure.gaussfit import point_source_significance
-from caesar_mrcnn.measure.multifit import Component, fit_components
+from caesar_mrcnn.measure.multifit import Component, _gauss, fit_components
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,10 @@ class FitRules:
     resolved_nsigma: float = 4.0
     """Significance of the area excess over the beam that makes a component resolved."""
     max_components: int = 4
+    gaussian_chi2: float = 1.5
+    """An extended-class entry of one island is measured as Gaussians when the mean squared
+    residual of their fit over the island is below this many rms² (its island is Gaussian
+    within the noise); otherwise by the sum of its mask."""
 
 
 @dataclass(frozen=True)
@@ -197,8 +201,9 @@ def _fit(vals, xs, ys, starts, free, beam_cov, min_sigma, max_sigma, rms):
 
 def fit_island(ann: Annotation, image: Any, shape: tuple[int, int], background,
                beam_cov: np.ndarray, neighbours: Sequence[Annotation] = (),
-               rules: FitRules = FitRules()) -> list[FittedComponent] | None:
-    """Fit the Gaussian components of one compact detection.
+               rules: FitRules = FitRules(), max_chi2: float | None = None
+               ) -> list[FittedComponent] | None:
+    """Fit the Gaussian components of one detection.
 
     Parameters
     ----------
@@ -206,6 +211,9 @@ def fit_island(ann: Annotation, image: Any, shape: tuple[int, int], background,
         As in :func:`island_pixels`.
     beam_cov : numpy.ndarray, shape ``(2, 2)``
         Beam covariance in pixels² (:func:`caesar_mrcnn.measure.deconvolve.beam_cov_pix`).
+    max_chi2 : float, optional
+        Refuse the fit (None) when the mean squared residual over the island exceeds this many
+        times the rms²: the island is not a sum of Gaussians.
 
     Returns
     -------
@@ -254,6 +262,13 @@ def fit_island(ann: Annotation, image: Any, shape: tuple[int, int], background,
             comps = [c if r else Component(c.peak, c.x, c.y, np.array(beam_cov, float), False,
                                            None if c.pcov is None else c.pcov[:3, :3])
                      for c, r in zip(comps, resolved)]
+    if max_chi2 is not None:
+        on_island = island[ys, xs]
+        model = sum(_gauss(c.peak, c.x, c.y, np.linalg.inv(c.cov), xs_img, ys_img)
+                    for c in comps)
+        resid = (vals - model)[on_island]
+        if resid.size == 0 or np.mean(resid ** 2) > max_chi2 * noise ** 2:
+            return None
     out = [_with_rms(c, rms, wy0, wx0, r) for c, r in zip(comps, resolved)]
     return sorted(out, key=lambda f: -f.fit.peak)
 

@@ -154,8 +154,9 @@ def _fit_objects(objects: list[Annotation], image: Any, shape: tuple[int, int],
                  background: BackgroundGrid, xw: np.ndarray, yw: np.ndarray, wcs, beam,
                  beam_area_pix: float, rules: FitRules
                  ) -> tuple[list[list[ComponentNumbers] | None], list[np.ndarray | None]]:
-    """Gaussian components of every compact object (None where not compact or no fit
-    converged), and the local WCS Jacobian of every object (None without a WCS)."""
+    """Gaussian components of every compact object, and of every single-island extended one
+    whose island they describe within the noise (None elsewhere, or where no fit converged),
+    and the local WCS Jacobian of every object (None without a WCS)."""
     n = len(objects)
     boxes = np.array([a.bbox for a in objects], dtype=np.int64)
     jacs: list[np.ndarray | None] = [None] * n
@@ -168,7 +169,14 @@ def _fit_objects(objects: list[Annotation], image: Any, shape: tuple[int, int],
     out: list[list[ComponentNumbers] | None] = [None] * n
     reach = 3 * math.ceil(beam_fwhm_pix(beam_area_pix))
     for i, ann in enumerate(objects):
-        if ann.category != "compact" or not np.isfinite(xw[i]):
+        if ann.category == "compact":
+            max_chi2 = None
+        elif ann.category == "extended" and ndimage.label(
+                ann.mask, structure=np.ones((3, 3), dtype=bool))[1] == 1:
+            max_chi2 = rules.gaussian_chi2
+        else:
+            continue
+        if not np.isfinite(xw[i]):
             continue
         near = np.flatnonzero((boxes[:, 0] < boxes[i, 2] + reach)
                               & (boxes[:, 2] > boxes[i, 0] - reach)
@@ -176,7 +184,7 @@ def _fit_objects(objects: list[Annotation], image: Any, shape: tuple[int, int],
                               & (boxes[:, 3] > boxes[i, 1] - reach))
         bcov = beam_cov_pix(beam, wcs, float(xw[i]), float(yw[i]), beam_area_pix)
         comps = fit_island(ann, image, shape, background, bcov,
-                           [objects[j] for j in near if j != i], rules)
+                           [objects[j] for j in near if j != i], rules, max_chi2)
         if comps:
             out[i] = [component_numbers(c, bcov, beam_area_pix, jacs[i]) for c in comps]
     return out, jacs

@@ -34,6 +34,7 @@ import math
 import os
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -58,16 +59,25 @@ def default_real_dir() -> Path:
     return Path(os.environ.get("CAESAR_REAL_DATA", ROOT / ".." / "shared" / "real"))
 
 
-def images_with_beam(real: Path) -> list[Path]:
-    """Image files of the real-data folders whose primary header gives BMAJ and BMIN."""
-    out = []
+def images_with_beam(real: Path) -> tuple[list[Path], list[str]]:
+    """Image files of the real-data folders whose primary header gives BMAJ and BMIN, and the
+    names of those left out because their WCS is not equatorial (the classical finders write
+    galactic longitude and latitude into their RA and Dec columns)."""
+    from astropy.wcs import WCS
+
+    from caesar_mrcnn.measure.sky import EQUATORIAL_FRAMES, sky_frame
+
+    out, skipped = [], []
     for folder in FOLDERS:
         for path in sorted((real / folder).glob("*.fits")):
             with fits.open(path) as hdul:
                 h = hdul[0].header
                 if h.get("NAXIS", 0) >= 2 and "BMAJ" in h and "BMIN" in h:
-                    out.append(path)
-    return out
+                    if sky_frame(WCS(h).celestial) in EQUATORIAL_FRAMES:
+                        out.append(path)
+                    else:
+                        skipped.append(path.name)
+    return out, skipped
 
 
 def _plane(data: np.ndarray) -> np.ndarray:
@@ -90,9 +100,15 @@ def _gaussian_into(img: np.ndarray, x0: float, y0: float, amp: float, cov: np.nd
     img[ya:yb, xa:xb] += (amp * np.exp(-0.5 * q)).astype(img.dtype)
 
 
-def plan_injections(path: Path, rng: np.random.Generator, per_image: int) -> Table:
-    """Where and what to inject into one image (pixels, Jy/beam, Jy, arcsec)."""
+def plan_injections(path: Path, seed: int, per_image: int) -> Table:
+    """Where and what to inject into one image (pixels, Jy/beam, Jy, arcsec).
+
+    The draws of each image depend on the seed and the image's name only, so that the
+    injections into one image do not change with the set of images.
+    """
     from caesar_mrcnn.io.fits import read_image
+
+    rng = np.random.default_rng([seed, zlib.crc32(path.name.encode())])
 
     img = read_image(path)
     data = img.data.astype(np.float64)
@@ -165,6 +181,7 @@ def match(plan: Table, catalog: Table) -> Table:
     """The nearest catalogue entry of each injection within max(beam, major / 2)."""
     n = len(plan)
     found = np.zeros(n, bool)
+    klass = np.full(n, "", dtype="U24")
     cols = {k: np.full(n, np.nan) for k in ("m_flux", "m_maj", "d_east", "d_north")}
     if len(catalog):
         cra, cdec = np.asarray(catalog["ra"], float), np.asarray(catalog["dec"], float)
@@ -180,8 +197,10 @@ def match(plan: Table, catalog: Table) -> Table:
                 cols["m_flux"][i] = catalog["flux_jy"][j]
                 cols["m_maj"][i] = catalog["maj_arcsec"][j]
                 cols["d_east"][i], cols["d_north"][i] = de[j], dn[j]
+                klass[i] = str(catalog["class"][j])
     out = plan.copy()
     out["found"] = found
+    out["m_class"] = klass
     for k, v in cols.items():
         out[k] = v
     return out
@@ -278,9 +297,13 @@ def published_fluxes(real: Path, runs_of, tmp: str) -> Table:
     return Table(rows=rows)
 
 
-def _cached_runs(out: Path, finder: str, inputs) -> list | None:
+def _cache_file(out: Path, finder: str, image: Path, tag: str) -> Path:
+    return out / "catalogs" / finder / f"{tag}_{image.stem}.ecsv"
+
+
+def _cached_runs(out: Path, finder: str, inputs, tag: str) -> list | None:
     """The catalogues a previous run with the same seed wrote for ``finder``, if all exist."""
-    files = [out / "catalogs" / finder / f"{im.path.stem}.ecsv" for im in inputs]
+    files = [_cache_file(out, finder, im.path, tag) for im in inputs]
     if not all(f.exists() for f in files):
         return None
     print(f"  {finder}: catalogues of the previous run reused", file=sys.stderr)
@@ -308,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     real = args.real or default_real_dir()
-    paths = images_with_beam(real)
+    paths, skipped = images_with_beam(real)
     if args.images:
         keys = args.images.split(",")
         paths = [q for q in paths if any(k in q.name for k in keys)]
@@ -316,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"no real image with a beam under {real}; give --real DIR")
     finders = args.finders.split(",")
     reuse = set(args.reuse.split(",")) - {""}
-    rng = np.random.default_rng(args.seed)
+    tag = f"s{args.seed}n{args.per_image}"
     out = make_output_folder(args.out)
     from caesar_mrcnn.detection.command import infer_config
 
@@ -324,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="caesar-inject-") as tmp:
         plans, inputs = [], []
         for path in paths:
-            plan = plan_injections(path, rng, args.per_image)
+            plan = plan_injections(path, args.seed, args.per_image)
             if not len(plan):
                 print(f"{path.name}: no clear sky, skipped", file=sys.stderr)
                 continue
@@ -336,26 +359,30 @@ def main(argv: list[str] | None = None) -> int:
         def runs_of(images):
             runs = []
             for finder in finders:
-                cached = _cached_runs(out, finder, images) if finder in reuse else None
+                cached = _cached_runs(out, finder, images, tag) if finder in reuse else None
                 runs += cached or cr.run_finders(
                     images, [finder], args.weights, cfg, args.cores,
                     progress=lambda f, im: print(f"  {f}: {im.name}", file=sys.stderr,
                                                  flush=True))
             for run in runs:
                 if run.ran:
-                    folder = out / "catalogs" / run.finder
-                    folder.mkdir(parents=True, exist_ok=True)
+                    cache = _cache_file(out, run.finder, run.image, tag)
+                    cache.parent.mkdir(parents=True, exist_ok=True)
                     run.catalog.meta.pop("notes", None)
-                    run.catalog.write(folder / f"{run.image.stem}.ecsv", overwrite=True)
+                    run.catalog.write(cache, overwrite=True)
             return runs
 
         runs = runs_of(inputs)
         published = published_fluxes(real, runs_of, tmp) if not args.no_published else None
+    # every finder is scored on the same injections: the images where all of them ran
+    failed = {run.image for run in runs if not run.ran}
+    for run in runs:
+        if not run.ran:
+            print(f"{run.finder} on {run.image.name}: {run.status}", file=sys.stderr)
     matched: dict[str, list[Table]] = {}
     for run in runs:
         k = [im.path for im in inputs].index(run.image)
-        if not run.ran:
-            print(f"{run.finder} on {run.image.name}: {run.status}", file=sys.stderr)
+        if run.image in failed:
             continue
         for label, cat in cr.finder_rows(run.finder, run.catalog)[:1]:
             matched.setdefault(label, []).append(match(plans[k], cat))
@@ -364,8 +391,12 @@ def main(argv: list[str] | None = None) -> int:
         t.write(out / f"matched_{f.split()[0]}.ecsv", overwrite=True)
     summary = summarise(tables)
     summary.write(out / "summary.ecsv", overwrite=True)
-    n_inj = sum(len(pl) for pl in plans)
-    text = (f"{n_inj} sources injected into {len(plans)} images\n\n" + markdown(summary))
+    used = [pl for pl, im in zip(plans, inputs) if im.path not in failed]
+    n_inj = sum(len(pl) for pl in used)
+    text = (f"{n_inj} sources injected into {len(used)} images (left out: "
+            + ", ".join([*(f"{im.path.name[4:]} (a finder failed)" for im in inputs
+                           if im.path in failed), *(f"{n} (galactic WCS)" for n in skipped)])
+            + ")\n\n" + markdown(summary))
     if published is not None:
         published.write(out / "published.ecsv", overwrite=True)
         text += ("\n\nLoTSS-DR1 single-Gaussian sources (S_Code S) in the two cutouts, "

@@ -219,3 +219,23 @@ def test_deconvolution_is_the_difference_of_covariances():
     # narrower than the beam along one axis: zero width there, never negative
     out = deconvolve(cov_of(2.5, 1.2, 0.4), beam)
     assert np.linalg.eigvalsh(out).min() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_extended_entry_is_fitted_only_when_its_island_is_gaussian():
+    """The detector may call a resolved Gaussian extended: its one island is measured by the
+    fit (the mask sum would miss the wings); a ring is not a Gaussian and keeps its sum."""
+    rng = np.random.default_rng(21)
+    cov = cov_of(2.0 * BEAM_SIGMA, 1.5 * BEAM_SIGMA, 0.7) + BEAM_COV
+    blob = gauss(SHAPE, 36.0, 35.5, 20 * RMS, cov)
+    true_flux = 20 * RMS * math.sqrt(np.linalg.det(cov)) / BEAM_SIGMA ** 2
+    res = run(blob, [blob > 3 * RMS], rng, 30, classes=["extended"])
+    src = [r[0][0] for r in res]
+    assert np.mean([s["fitted"] for s in src]) > 0.9
+    fitted = [s for s in src if s["fitted"]]
+    pull_checks([s["int_flux"] for s in fitted], true_flux, [s["err_int_flux"] for s in fitted],
+                "gaussian extended")
+    yy, xx = np.mgrid[:SHAPE[0], :SHAPE[1]]
+    ring = 20 * RMS * np.exp(-0.5 * ((np.hypot(xx - 36, yy - 36) - 14) / 2.0) ** 2)
+    res = run(ring, [ring > 3 * RMS], rng, 10, classes=["extended"])
+    assert not any(r[0]["fitted"][0] for r in res)
+    assert all(r[0]["int_flux"][0] == r[0]["island_flux"][0] for r in res)
