@@ -301,13 +301,18 @@ def _cache_file(out: Path, finder: str, image: Path, tag: str) -> Path:
     return out / "catalogs" / finder / f"{tag}_{image.stem}.ecsv"
 
 
-def _cached_runs(out: Path, finder: str, inputs, tag: str) -> list | None:
-    """The catalogues a previous run with the same seed wrote for ``finder``, if all exist."""
-    files = [_cache_file(out, finder, im.path, tag) for im in inputs]
-    if not all(f.exists() for f in files):
-        return None
-    print(f"  {finder}: catalogues of the previous run reused", file=sys.stderr)
-    return [cr.FinderRun(finder, im.path, catalog=Table.read(f)) for im, f in zip(inputs, files)]
+def _cached_runs(out: Path, finder: str, inputs, tag: str) -> tuple[list, list]:
+    """The catalogues a previous run with the same seed wrote for ``finder``, and the images
+    that have none (to run again)."""
+    runs, missing = [], []
+    for im in inputs:
+        f = _cache_file(out, finder, im.path, tag)
+        if f.exists():
+            runs.append(cr.FinderRun(finder, im.path, catalog=Table.read(f)))
+        else:
+            missing.append(im)
+    print(f"  {finder}: {len(runs)} catalogues of the previous run reused", file=sys.stderr)
+    return runs, missing
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -359,11 +364,14 @@ def main(argv: list[str] | None = None) -> int:
         def runs_of(images):
             runs = []
             for finder in finders:
-                cached = _cached_runs(out, finder, images, tag) if finder in reuse else None
-                runs += cached or cr.run_finders(
-                    images, [finder], args.weights, cfg, args.cores,
-                    progress=lambda f, im: print(f"  {f}: {im.name}", file=sys.stderr,
-                                                 flush=True))
+                cached, todo = (_cached_runs(out, finder, images, tag) if finder in reuse
+                                else ([], images))
+                runs += cached
+                if todo:
+                    runs += cr.run_finders(
+                        todo, [finder], args.weights, cfg, args.cores,
+                        progress=lambda f, im: print(f"  {f}: {im.name}", file=sys.stderr,
+                                                     flush=True))
             for run in runs:
                 if run.ran:
                     cache = _cache_file(out, run.finder, run.image, tag)
