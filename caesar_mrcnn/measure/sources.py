@@ -53,6 +53,7 @@ from caesar_mrcnn.measure.ellipse import FWHM_PER_SIGMA, ellipse_from_covariance
 from caesar_mrcnn.measure.gaussfit import fit_gaussian
 from caesar_mrcnn.measure.schema import (
     COMPONENT_COLUMNS,
+    class_probability_columns,
     component_table,
     empty_source_table,
     source_table,
@@ -354,6 +355,7 @@ def measure_catalogs(objects: list[Annotation], image: Any, shape: tuple[int, in
         "class": np.array([a.category for a in objects], dtype=str),
         "class_id": np.array([CLASS_IDS[a.category] for a in objects]),
         "score": np.array([a.attrs.get("score", np.nan) for a in objects], dtype=float),
+        **class_probability_columns(objects),
         "x": xc, "y": yc, "x_w": xw, "y_w": yw, "ra": ra, "dec": dec,
         "peak_flux": peak, "int_flux": int_flux, "err_int_flux": err_int,
         "island_flux": island_flux, "err_island_flux": err_island,
