@@ -40,7 +40,7 @@ class FitRules:
     """A second peak must reach this many rms to be a component of its own."""
     dip_nsigma: float = 3.0
     """... and lie this many rms above the lowest point between it and a brighter peak."""
-    resolved_nsigma: float = 4.0
+    resolved_nsigma: float = 3.0
     """Significance of the area excess over the beam that makes a component resolved."""
     max_components: int = 4
     gaussian_chi2: float = 1.5
