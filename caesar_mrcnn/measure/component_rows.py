@@ -158,9 +158,9 @@ def _propagated(fit, peak: float, flux: float, resolved: bool, err_maj: float,
 
 def _cov_axes(cov: np.ndarray) -> tuple[float, float, float]:
     """The fitted parameters' sigma_a, sigma_b as the fit orders them (see multifit)."""
-    from caesar_mrcnn.measure.multifit import _cov_to_params
+    from caesar_mrcnn.measure.multifit import cov_to_params
 
-    return _cov_to_params(cov)
+    return cov_to_params(cov)
 
 
 def sky_position_errors(err_pos_pix: np.ndarray, jac: np.ndarray | None

@@ -27,7 +27,7 @@ from scipy import ndimage
 from caesar_mrcnn.data.dataset import Annotation
 from caesar_mrcnn.io.windows import read_window
 from caesar_mrcnn.measure.gaussfit import point_source_significance
-from caesar_mrcnn.measure.multifit import Component, _gauss, fit_components
+from caesar_mrcnn.measure.multifit import Component, fit_components, gaussian_model
 
 
 @dataclass(frozen=True)
@@ -264,7 +264,7 @@ def fit_island(ann: Annotation, image: Any, shape: tuple[int, int], background,
                      for c, r in zip(comps, resolved)]
     if max_chi2 is not None:
         on_island = island[ys, xs]
-        model = sum(_gauss(c.peak, c.x, c.y, np.linalg.inv(c.cov), xs_img, ys_img)
+        model = sum(gaussian_model(c.peak, c.x, c.y, np.linalg.inv(c.cov), xs_img, ys_img)
                     for c in comps)
         resid = (vals - model)[on_island]
         if resid.size == 0 or np.mean(resid ** 2) > max_chi2 * noise ** 2:

@@ -50,7 +50,9 @@ class Component:
         return 2.0 * math.pi * self.peak * math.sqrt(max(np.linalg.det(self.cov), 0.0))
 
 
-def _cov_to_params(cov: np.ndarray) -> tuple[float, float, float]:
+def cov_to_params(cov: np.ndarray) -> tuple[float, float, float]:
+    """Major and minor sigma (pixels) and the major axis angle (radians, from +x towards +y)
+    of a Gaussian's 2x2 pixel covariance."""
     evals, evecs = np.linalg.eigh(np.asarray(cov, float))
     sa, sb = math.sqrt(max(evals[1], 1e-12)), math.sqrt(max(evals[0], 1e-12))
     theta = math.atan2(evecs[1, 1], evecs[0, 1])
@@ -63,7 +65,9 @@ def _params_to_cov(sa: float, sb: float, theta: float) -> np.ndarray:
     return rot @ np.diag([sa * sa, sb * sb]) @ rot.T
 
 
-def _gauss(amp, x0, y0, inv, xs, ys):
+def gaussian_model(amp, x0, y0, inv, xs, ys):
+    """An elliptical Gaussian of peak ``amp`` at ``(x0, y0)`` with inverse covariance ``inv``
+    (pixels), evaluated at pixel coordinates ``xs, ys``."""
     dx, dy = xs - x0, ys - y0
     q = inv[0, 0] * dx * dx + 2.0 * inv[0, 1] * dx * dy + inv[1, 1] * dy * dy
     return amp * np.exp(-0.5 * q)
@@ -169,7 +173,7 @@ def fit_components(values: np.ndarray, xs: np.ndarray, ys: np.ndarray,
         lo += [0.0, xlo, ylo]
         hi += [np.inf, xhi, yhi]
         if f:
-            sa, sb, th = _cov_to_params(cov)
+            sa, sb, th = cov_to_params(cov)
             p0 += [float(np.clip(sa, min_sigma * 1.01, max_sigma * 0.99)),
                    float(np.clip(sb, min_sigma * 1.01, max_sigma * 0.99)), th]
             lo += [min_sigma, min_sigma, -np.inf]
@@ -206,7 +210,7 @@ def fit_components(values: np.ndarray, xs: np.ndarray, ys: np.ndarray,
                 out += _rotated(p[k:k + 6], xs, ys)
                 k += 6
             else:
-                out += _gauss(p[k], p[k + 1], p[k + 2], beam_inv, xs, ys)
+                out += gaussian_model(p[k], p[k + 1], p[k + 2], beam_inv, xs, ys)
                 k += 3
         return out
 
