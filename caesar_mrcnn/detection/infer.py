@@ -90,8 +90,9 @@ class InferConfig:
         Cell side (native pixels) of the background and rms maps, computed once per image: the
         network's input is the image in units of these maps, and the measurements use them.
     min_snr : float
-        Minimum peak SNR (peak over local rms) of a catalogue entry, like a classical finder's
-        seed threshold; recorded in the catalogue header (``MINSNR``). 0 keeps everything.
+        Minimum seed SNR of a catalogue entry (its brightest pixel over the local rms,
+        ``snr_pix``), like a classical finder's seed threshold; recorded in the catalogue
+        header (``MINSNR``). 0 keeps everything.
     dedup_overlap : float
         After the merge, of two objects whose masks share this fraction of the smaller one's
         pixels only the larger (then the higher-scoring) stays, whatever their classes: one
@@ -454,7 +455,9 @@ def _measure(objects: list[Annotation], image: Any, shape: tuple[int, int], cfg:
                             meta=meta)
     table.meta["MINSNR"] = cfg.min_snr
     if cfg.min_snr > 0 and len(table):
-        keep = np.asarray(table["snr"], dtype=np.float64) >= cfg.min_snr
+        # the seed significance, as classical finders apply it: the fitted peak of a faint
+        # source reads below its brightest pixel and would drop sources they keep
+        keep = np.asarray(table["snr_pix"], dtype=np.float64) >= cfg.min_snr
         log.info("%d of %d entries below min_snr=%g dropped", int((~keep).sum()), len(keep),
                  cfg.min_snr)
         objects = [o for o, k in zip(objects, keep) if k]

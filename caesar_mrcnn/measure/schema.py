@@ -33,6 +33,9 @@ COLUMNS = (
     ("local_bkg", np.float64, u.Jy / u.beam, "local background"),
     ("local_rms", np.float64, u.Jy / u.beam, "local rms noise"),
     ("snr", np.float64, None, "peak / local rms"),
+    ("snr_pix", np.float64, None,
+     "brightest mask pixel above the background / local rms (the seed significance that "
+     "min_snr applies to, as in a classical finder)"),
     ("maj_fwhm", np.float64, u.arcsec, "major axis FWHM (Gaussian fit or second moments)"),
     ("min_fwhm", np.float64, u.arcsec, "minor axis FWHM (Gaussian fit or second moments)"),
     ("pa", np.float64, u.deg, "position angle of the major axis, east of north"),

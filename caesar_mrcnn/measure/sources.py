@@ -301,6 +301,8 @@ def measure_catalogs(objects: list[Annotation], image: Any, shape: tuple[int, in
         rows[i] = _object_moments(ann, win[1:-1, 1:-1], float(bkg[i]))
         nislands[i] = ndimage.label(ann.mask, structure=eight)[1]
     xc, yc, xw, yw, cxx, cyy, cxy, peak, total, npix = rows.T
+    # the brightest pixel, before a fit replaces the peak: the seed significance
+    peak_pix = peak.copy()
     cov = np.stack([np.stack([cxx, cxy], -1), np.stack([cxy, cyy], -1)], -2)
 
     comps: list[list[ComponentNumbers] | None] = [None] * n
@@ -350,6 +352,7 @@ def measure_catalogs(objects: list[Annotation], image: Any, shape: tuple[int, in
         unresolved = np.zeros(n, dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         snr = peak / rms
+        snr_pix = peak_pix / rms
     cols = {
         "name": names,
         "class": np.array([a.category for a in objects], dtype=str),
@@ -359,7 +362,7 @@ def measure_catalogs(objects: list[Annotation], image: Any, shape: tuple[int, in
         "x": xc, "y": yc, "x_w": xw, "y_w": yw, "ra": ra, "dec": dec,
         "peak_flux": peak, "int_flux": int_flux, "err_int_flux": err_int,
         "island_flux": island_flux, "err_island_flux": err_island,
-        "local_bkg": bkg, "local_rms": rms, "snr": snr,
+        "local_bkg": bkg, "local_rms": rms, "snr": snr, "snr_pix": snr_pix,
         "maj_fwhm": maj_as, "min_fwhm": min_as, "pa": pa,
         "maj_fwhm_pix": maj_pix * FWHM_PER_SIGMA, "min_fwhm_pix": min_pix * FWHM_PER_SIGMA,
         "npix": npix.astype(np.int64), "nislands": nislands, "fitted": fitted,

@@ -111,9 +111,13 @@ def test_min_snr_keeps_only_significant_entries(field, tmp_path):
     cut = dataclasses.replace(cfg, min_snr=8.0)
     kept = infer_image(path, predictor=TruthPredictor(sim.annotations, TILE), config=cut,
                        catalog=tmp_path / "cut.fits")
-    snr = np.asarray(every.table["snr"])
+    # the seed significance (brightest pixel), as a classical finder's threshold
+    snr = np.asarray(every.table["snr_pix"])
     assert 0 < len(kept.table) == int((snr >= 8.0).sum()) < len(every.table)
-    assert (np.asarray(kept.table["snr"]) >= 8.0).all()
+    assert (np.asarray(kept.table["snr_pix"]) >= 8.0).all()
+    # a fitted peak is an estimate of the source's peak, the brightest pixel its seed
+    fitted = np.asarray(every.table["fitted"], bool)
+    assert np.isfinite(every.table["snr_pix"]).all() and fitted.any()
     assert len(kept.objects) == len(kept.table)
     assert Table.read(tmp_path / "cut.fits").meta["MINSNR"] == 8.0
 
