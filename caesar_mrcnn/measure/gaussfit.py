@@ -61,7 +61,9 @@ class GaussianFit:
 _FAILED = GaussianFit(False, math.nan, math.nan, math.nan, np.full((2, 2), math.nan))
 
 
-def _model(p: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+def rotated_gaussian(p: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """An elliptical Gaussian of parameters ``p = (amp, x0, y0, sigma_a, sigma_b, theta)``
+    (pixels, radians) at pixel coordinates ``xs, ys``."""
     amp, x0, y0, sa, sb, theta = p
     c, s = math.cos(theta), math.sin(theta)
     dx, dy = xs - x0, ys - y0
@@ -109,7 +111,7 @@ def fit_gaussian(values: np.ndarray, xs: np.ndarray, ys: np.ndarray, x0: float, 
     hi = [np.inf, xs.max() + 0.5, ys.max() + 0.5, span, span, np.inf]
     p0[1:3] = np.clip(p0[1:3], np.add(lo[1:3], 1e-6), np.subtract(hi[1:3], 1e-6))
     try:
-        res = optimize.least_squares(lambda p: _model(p, xs, ys) - values, p0,
+        res = optimize.least_squares(lambda p: rotated_gaussian(p, xs, ys) - values, p0,
                                      bounds=(lo, hi), x_scale="jac", max_nfev=200)
     except (ValueError, np.linalg.LinAlgError):
         return _FAILED

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
+from caesar_mrcnn.measure.gaussfit import rotated_gaussian
+
 
 @dataclass(frozen=True)
 class Component:
@@ -71,15 +73,6 @@ def gaussian_model(amp, x0, y0, inv, xs, ys):
     dx, dy = xs - x0, ys - y0
     q = inv[0, 0] * dx * dx + 2.0 * inv[0, 1] * dx * dy + inv[1, 1] * dy * dy
     return amp * np.exp(-0.5 * q)
-
-
-def _rotated(p, xs, ys):
-    amp, x0, y0, sa, sb, theta = p
-    c, s = math.cos(theta), math.sin(theta)
-    dx, dy = xs - x0, ys - y0
-    u = (c * dx + s * dy) / sa
-    v = (-s * dx + c * dy) / sb
-    return amp * np.exp(-0.5 * (u * u + v * v))
 
 
 def parameter_covariance(jac: np.ndarray, xs: np.ndarray, ys: np.ndarray, rms: float,
@@ -207,7 +200,7 @@ def fit_components(values: np.ndarray, xs: np.ndarray, ys: np.ndarray,
         out, k = np.zeros_like(values), 0
         for f in free:
             if f:
-                out += _rotated(p[k:k + 6], xs, ys)
+                out += rotated_gaussian(p[k:k + 6], xs, ys)
                 k += 6
             else:
                 out += gaussian_model(p[k], p[k + 1], p[k + 2], beam_inv, xs, ys)
