@@ -31,7 +31,7 @@ while IFS= read -r image; do
 import sys
 import numpy as np
 from astropy.table import Table
-t = Table.read(sys.argv[1])
+t = Table.read(sys.argv[1], hdu=1)
 flux = "yes" if len(t) and np.isfinite(np.asarray(t["int_flux"], float)).any() else \
     ("no" if len(t) else "(none)")
 print(f"{flux:9s} {str(t.meta.get('BEAMSRC', '?')).replace(' ', '_')}")

@@ -107,6 +107,11 @@ class InferConfig:
         lie (:mod:`caesar_mrcnn.detection.signal_tiles`): the same catalogue as the full pass,
         without the model calls on pure noise. False runs every tile; recorded in the
         catalogue header (``SKIPEMPT``, with the tiles run ``NTILES`` of ``NTILEALL``).
+    islands : bool
+        Add, as entries flagged ``flag_island``, the islands of pixels above 3σ with a seed of
+        ``min_snr`` that no network entry covers (:mod:`caesar_mrcnn.detection.islands`): a
+        significant source is never left out because the network's objectness stayed under
+        ``score_thr``. Their number is recorded in the catalogue header (``NISLANDS``).
     """
 
     tile: int | None = None
@@ -121,6 +126,7 @@ class InferConfig:
     name_prefix: str = ""
     fit_compact: bool = True
     skip_empty: bool = True
+    islands: bool = True
 
     def validate(self) -> None:
         if self.tile is not None and self.tile < 16:
@@ -156,12 +162,22 @@ class InferResult:
         Tiles with at least one finite pixel that went through the model.
     outputs : dict
         Paths written, by kind (``regions``, ``catalog``, ``json``, ``plot``).
+    components : astropy.table.Table
+        The component table of ``table`` (one row per fitted Gaussian or mask island;
+        ``source_index`` is the row in ``table``); an empty one when not given.
     """
 
     objects: list[Annotation]
     table: Any
     ntiles: int
     outputs: dict[str, str] = field(default_factory=dict)
+    components: Any = None
+
+    def __post_init__(self) -> None:
+        if self.components is None:
+            from caesar_mrcnn.measure.schema import component_table
+
+            self.components = component_table()
 
 
 # --- predictors -------------------------------------------------------------------------------
@@ -371,15 +387,39 @@ def infer_image(image_path: str | os.PathLike, *, weights: str | os.PathLike | N
         run_meta.update(SKIPEMPT=cfg.skip_empty, NTILES=used, NTILEALL=len(tiles))
         objects = merge_detections(dets, tiles, cfg.match_iou)
         objects = deduplicate(objects, cfg.dedup_overlap)
+        if cfg.islands:
+            objects = _with_islands(objects, image, shape, background, cfg)
+            run_meta["NISLANDS"] = sum(o.attrs.get("origin") == "island" for o in objects)
         run_meta.update(_run_metadata(image, image_path, cfg))
         run_meta.update(metadata or {})
-        objects, table = _measure(objects, image, shape, cfg, run_meta, background)
+        objects, table, components = _measure(objects, image, shape, cfg, run_meta,
+                                              background)
         # one writer at a time for the whole set: two runs writing the same paths leave one
         # run's complete set, never a mix
         with output_lock(outputs.values()):
-            written = _write_outputs(outputs, objects, table, image, shape, run_meta)
+            written = _write_outputs(outputs, objects, table, image, shape, run_meta,
+                                     components)
     log.info("%s: %d sources", image_path, len(objects))
-    return InferResult(objects, table, used, written)
+    return InferResult(objects, table, used, written, components)
+
+
+def _with_islands(objects: list[Annotation], image: Any, shape: tuple[int, int],
+                  background: Any, cfg: InferConfig) -> list[Annotation]:
+    """``objects`` completed by the islands above ``cfg.min_snr`` that none of the entries
+    kept in the catalogue covers (an entry under ``min_snr`` is dropped later, so it covers
+    nothing): joined to the extended entry whose box holds them, else entries of their own."""
+    from caesar_mrcnn.detection.islands import (attach_islands, seed_significance,
+                                                uncovered_islands)
+
+    kept = seed_significance(objects, image, background) >= cfg.min_snr
+    found = uncovered_islands(image, shape, background,
+                              [o for o, k in zip(objects, kept) if k], cfg.min_snr,
+                              image.beam_area_pix)
+    objects, rest = attach_islands(objects, found)
+    log.info("%d islands above min_snr=%g that no network entry covers: %d joined to an "
+             "extended entry, %d new entries", len(found), cfg.min_snr,
+             len(found) - len(rest), len(rest))
+    return objects + rest
 
 
 def _run_metadata(image: Any, image_path: str | os.PathLike, cfg: InferConfig) -> dict:
@@ -445,15 +485,19 @@ def _tile_input(image: Any, image_path: str | os.PathLike, preprocess: Preproces
 
 
 def _measure(objects: list[Annotation], image: Any, shape: tuple[int, int], cfg: InferConfig,
-             meta: dict, background: Any) -> tuple[list[Annotation], Any]:
-    """Source parameters of ``objects``; entries below ``cfg.min_snr`` are dropped."""
-    from caesar_mrcnn.measure.sources import measure_sources
+             meta: dict, background: Any) -> tuple[list[Annotation], Any, Any]:
+    """Source parameters of ``objects``; entries below ``cfg.min_snr`` are dropped.
 
-    table = measure_sources(objects, image, shape, wcs=image.wcs,
-                            beam_area_pix=image.beam_area_pix, background=background,
-                            name_prefix=cfg.name_prefix, fit_compact=cfg.fit_compact,
-                            meta=meta)
-    table.meta["MINSNR"] = cfg.min_snr
+    Returns the kept objects, their source table and the component table of the kept entries
+    (``source_index`` renumbered to the kept rows).
+    """
+    from caesar_mrcnn.measure.sources import measure_catalogs
+
+    table, components = measure_catalogs(objects, image, shape, wcs=image.wcs,
+                                         beam_area_pix=image.beam_area_pix,
+                                         background=background, name_prefix=cfg.name_prefix,
+                                         fit_compact=cfg.fit_compact, meta=meta)
+    table.meta["MINSNR"] = components.meta["MINSNR"] = cfg.min_snr
     if cfg.min_snr > 0 and len(table):
         # the seed significance, as classical finders apply it: the fitted peak of a faint
         # source reads below its brightest pixel and would drop sources they keep
@@ -462,14 +506,24 @@ def _measure(objects: list[Annotation], image: Any, shape: tuple[int, int], cfg:
                  cfg.min_snr)
         objects = [o for o, k in zip(objects, keep) if k]
         table = table[keep]
+        # components of the dropped entries go with them; the others point at their new rows
+        index = np.asarray(components["source_index"], dtype=np.int64)
+        components = components[keep[index]]
+        components["source_index"][:] = (np.cumsum(keep) - 1)[index[keep[index]]]
+    table["n_components"][:] = np.bincount(np.asarray(components["source_index"], np.int64),
+                                           minlength=len(table))
     for ann, name in zip(objects, table["name"]):
         ann.attrs["name"] = str(name)
     table.meta["NSOURCES"] = len(table)
-    return objects, table
+    components.meta["NCOMPS"] = len(components)
+    return objects, table, components
 
 
 def _write_outputs(outputs: dict, objects: list[Annotation], table: Any, image: Any,
-                   shape: tuple[int, int], meta: dict) -> dict[str, str]:
+                   shape: tuple[int, int], meta: dict, components: Any = None
+                   ) -> dict[str, str]:
+    """Write the requested outputs; the catalogue and the JSON carry the component table
+    ``components``."""
     written = {}
     if outputs["regions"] is not None:
         from caesar_mrcnn.io.regions import write_regions
@@ -479,12 +533,12 @@ def _write_outputs(outputs: dict, objects: list[Annotation], table: Any, image: 
     if outputs["catalog"] is not None:
         from caesar_mrcnn.io.catalog import write_catalog
 
-        write_catalog(table, outputs["catalog"])
+        write_catalog(table, outputs["catalog"], components=components)
         written["catalog"] = str(outputs["catalog"])
     if outputs["json"] is not None:
         from caesar_mrcnn.io.catalog import write_catalog_json
 
-        write_catalog_json(table, outputs["json"], objects)
+        write_catalog_json(table, outputs["json"], objects, components=components)
         written["json"] = str(outputs["json"])
     if outputs["plot"] is not None:
         from caesar_mrcnn.io.plot import plot_detections

@@ -67,6 +67,8 @@ COLUMNS = (
     ("flag_edge", bool, None, "mask touches the image border"),
     ("flag_nan", bool, None, "mask borders blank (NaN) pixels"),
     ("flag_merged", bool, None, "united from detections in several tiles"),
+    ("flag_island", bool, None,
+     "an island above min_snr that no network entry covered (score and p_ columns NaN)"),
 )
 
 

@@ -375,6 +375,8 @@ def measure_catalogs(objects: list[Annotation], image: Any, shape: tuple[int, in
         | (boxes[:, 3] == nx),
         "flag_nan": flag_nan,
         "flag_merged": np.array([bool(a.attrs.get("merged", False)) for a in objects]),
+        "flag_island": np.array([a.attrs.get("origin") == "island" for a in objects],
+                                dtype=bool),
     }
     ctable = _component_table(objects, image, comps, jacs, bkg, rms, names, wcs,
                               beam_area_pix, meta)

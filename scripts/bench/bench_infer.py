@@ -96,7 +96,7 @@ def main() -> None:
                 if finder == "caesar-mrcnn":
                     from astropy.table import Table
 
-                    n = len(Table.read(work / "out.fits"))
+                    n = len(Table.read(work / "out.fits", hdu=1))
                 else:
                     n = int(out.strip().splitlines()[-1])
                 print(f"| {size}² | {len(field.annotations)} | {finder} | {wall:.1f} | "

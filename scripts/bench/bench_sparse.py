@@ -95,7 +95,7 @@ def same_catalogue(a: Path, b: Path) -> str:
     boxes, fluxes within 1e-6), else what differs."""
     from astropy.table import Table
 
-    ta, tb = Table.read(a), Table.read(b)
+    ta, tb = Table.read(a, hdu=1), Table.read(b, hdu=1)
     if len(ta) != len(tb):
         return f"no: {len(ta)} vs {len(tb)} entries"
     for col in ("name", "class", "bbox_y0", "bbox_x0", "bbox_y1", "bbox_x1", "npix"):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from caesar_mrcnn.detection.detector import TruthPredictor
-from caesar_mrcnn.detection.infer import InferConfig, InferResult, _measure, infer_image
+from caesar_mrcnn.detection.infer import InferConfig, _measure, infer_image
 from caesar_mrcnn.io.catalog import components_path, read_catalog, read_components
 from caesar_mrcnn.measure.schema import COMPONENT_COLUMNS
 
@@ -59,8 +59,8 @@ def _measured(sim, path, min_snr):
     objects = [dataclasses.replace(a, attrs=dict(a.attrs)) for a in sim.annotations]
     with open_image(path) as image:
         background = background_grid(image, image.shape, box=cfg.bkg_box)
-        _, table = _measure(objects, image, image.shape, cfg, {}, background)
-    return table, InferResult([], table, 0).components
+        _, table, components = _measure(objects, image, image.shape, cfg, {}, background)
+    return table, components
 
 
 def test_min_snr_cut_keeps_the_components_of_the_kept_entries(field):

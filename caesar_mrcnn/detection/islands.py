@@ -1,0 +1,225 @@
+"""Sources the network leaves out: significant islands that no catalogue entry covers.
+
+The network decides how a source's parts group, its mask and its class; it is not allowed to
+decide that a significant source is not there. A classical finder's rule sets the floor: every
+island of connected pixels at least ``flood_snr`` above the background, holding a seed pixel of
+``seed_snr`` or more (the catalogue's ``min_snr``), is a source. :func:`uncovered_islands`
+returns, as catalogue objects, the islands of which no entry's mask holds a single pixel, so
+the network's entries are never split, shrunk or duplicated by the rule; it only adds what the
+network did not report at all (for instance a bright point source whose objectness stayed
+under ``score_thr``).
+
+An island that lies mostly (``JOIN_FRACTION`` of its pixels) inside the box of an ``extended``
+or ``extended-multisland`` entry is a part of that source the network's mask left out (a lobe,
+a core between two lobes): :func:`attach_islands` joins it to that entry's mask instead of
+making it an entry of its own, keeping one entry per radio galaxy.
+
+An island entry has no network probabilities (``score`` and the ``p_<class>`` columns are NaN
+in the catalogue, ``flag_island`` is set). Its class follows from its area at the flood level
+against that of a point source of the same peak: a Gaussian of FWHM ``k`` beams covers
+``k² Ω_b ln(P/F)`` pixels above the level ``F`` for a peak ``P`` (``Ω_b`` the beam
+area in pixels), so an island up to twice a point source's area (a source up to ~1.4 beams
+across) is ``compact``, a larger one ``extended``.
+
+Islands are found on the cell map of :func:`caesar_mrcnn.detection.signal_tiles.signal_map`
+and read one connected group of cells at a time, so a mosaic never sits in memory.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from caesar_mrcnn.data.dataset import Annotation
+from caesar_mrcnn.detection.signal_tiles import FLOOD_SNR, signal_map
+from caesar_mrcnn.io.windows import read_window
+
+COMPACT_AREA_FACTOR = 2.0
+"""Largest island area, in units of a point source's area above the flood level at the same
+peak, that is called ``compact``."""
+
+JOIN_FRACTION = 0.5
+"""Fraction of an island's pixels inside an extended entry's box that joins it to the entry."""
+
+EXTENDED_CLASSES = ("extended", "extended-multisland")
+"""Classes of the entries an island can join."""
+
+_EIGHT = np.ones((3, 3), dtype=bool)
+
+
+def seed_significance(objects: Sequence[Annotation], image: Any, background: Any
+                      ) -> np.ndarray:
+    """Brightest mask pixel above the background over the rms, both taken at the box centre.
+
+    The catalogue's ``snr_pix`` (:func:`caesar_mrcnn.measure.sources.measure_catalogs`), the
+    value ``min_snr`` applies to; NaN for an object without a finite pixel.
+    """
+    out = np.full(len(objects), np.nan)
+    if not objects:
+        return out
+    boxes = np.array([o.bbox for o in objects], dtype=np.int64)
+    bkg, rms = background.at((boxes[:, 0] + boxes[:, 2] - 1) / 2.0,
+                             (boxes[:, 1] + boxes[:, 3] - 1) / 2.0)
+    for i, obj in enumerate(objects):
+        y0, x0, y1, x1 = obj.bbox
+        vals = read_window(image, y0, y1, x0, x1)[obj.mask]
+        vals = vals[np.isfinite(vals)]
+        if vals.size and rms[i] > 0:
+            out[i] = (float(vals.max()) - bkg[i]) / rms[i]
+    return out
+
+
+def island_class(area: int, peak_snr: float, beam_area_pix: float,
+                 flood_snr: float = FLOOD_SNR) -> str:
+    """``compact`` or ``extended`` from an island's area (pixels) and peak SNR (module doc)."""
+    if not (beam_area_pix and beam_area_pix > 0) or peak_snr <= flood_snr:
+        return "compact"
+    point_area = beam_area_pix * math.log(peak_snr / flood_snr)
+    return "compact" if area <= COMPACT_AREA_FACTOR * max(point_area, 1.0) else "extended"
+
+
+def _covered(objects: Sequence[Annotation], boxes: np.ndarray, y0: int, x0: int, y1: int,
+             x1: int) -> np.ndarray:
+    """Window ``[y0:y1, x0:x1]`` with True on every pixel of an object's mask."""
+    out = np.zeros((y1 - y0, x1 - x0), dtype=bool)
+    if not len(boxes):
+        return out
+    hit = np.flatnonzero((boxes[:, 0] < y1) & (boxes[:, 2] > y0)
+                         & (boxes[:, 1] < x1) & (boxes[:, 3] > x0))
+    for i in hit:
+        by0, bx0, by1, bx1 = boxes[i]
+        cy0, cx0, cy1, cx1 = max(by0, y0), max(bx0, x0), min(by1, y1), min(bx1, x1)
+        out[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] |= objects[i].mask[cy0 - by0:cy1 - by0,
+                                                                     cx0 - bx0:cx1 - bx0]
+    return out
+
+
+def uncovered_islands(image: Any, shape: tuple[int, int], background: Any,
+                      objects: Sequence[Annotation], seed_snr: float,
+                      beam_area_pix: float | None, flood_snr: float = FLOOD_SNR,
+                      cell: int = 8) -> list[Annotation]:
+    """Islands with a seed of ``seed_snr`` that share no pixel with any of ``objects``.
+
+    Parameters
+    ----------
+    image : numpy.ndarray or LazyImage
+        2D image (NaN where blank).
+    shape : tuple of int
+        ``(ny, nx)`` pixels.
+    background : BackgroundGrid
+        The run's background and rms maps.
+    objects : sequence of Annotation
+        The catalogue's entries so far (image pixels).
+    seed_snr : float
+        Significance (σ) an island's brightest pixel must reach; 0 or less finds nothing.
+    beam_area_pix : float or None
+        Beam area (pixels), for the class of an island.
+    flood_snr : float
+        Significance (σ) down to which an island is followed.
+    cell : int
+        Cell side (pixels) of the map the islands are first located on.
+
+    Returns
+    -------
+    list of Annotation
+        One per uncovered island, ``attrs``: ``origin`` ``"island"``, ``score`` NaN,
+        ``peak_snr`` (its seed significance).
+    """
+    if seed_snr <= 0:
+        return []
+    ny, nx = (int(v) for v in shape)
+    smap = signal_map(image, shape, background, seed_snr, margin=0, cell=cell,
+                      seed_fraction=1.0, flood_snr=flood_snr)
+    groups, _ = ndimage.label(smap.cells, structure=_EIGHT)
+    boxes = (np.array([o.bbox for o in objects], dtype=np.int64) if objects
+             else np.zeros((0, 4), dtype=np.int64))
+    found = []
+    for label, sl in enumerate(ndimage.find_objects(groups), start=1):
+        if sl is None:
+            continue
+        # the group's cells, one cell wider: the flood of a marked cell never leaves the group
+        y0, y1 = max((sl[0].start - 1) * cell, 0), min((sl[0].stop + 1) * cell, ny)
+        x0, x1 = max((sl[1].start - 1) * cell, 0), min((sl[1].stop + 1) * cell, nx)
+        data = read_window(image, y0, y1, x0, x1)
+        bkg, rms = background.window(y0, y1, x0, x1)
+        judged = np.isfinite(data) & np.isfinite(rms) & (rms > 0)
+        snr = np.full(data.shape, -np.inf, dtype=np.float32)
+        snr[judged] = (data[judged] - bkg[judged]) / rms[judged]
+        islands, n = ndimage.label(snr >= flood_snr, structure=_EIGHT)
+        if n == 0:
+            continue
+        covered = _covered(objects, boxes, y0, x0, y1, x1)
+        index = np.arange(1, n + 1)
+        peaks = ndimage.maximum(snr, islands, index)
+        hits = ndimage.maximum(covered, islands, index)
+        for k, box in enumerate(ndimage.find_objects(islands)):
+            if box is None or peaks[k] < seed_snr or hits[k]:
+                continue
+            mask = islands[box] == k + 1
+            # an island seen through the padding of a neighbouring group is that group's
+            py, px = np.unravel_index(np.argmax(np.where(mask, snr[box], -np.inf)), mask.shape)
+            gy, gx = (box[0].start + py + y0) // cell, (box[1].start + px + x0) // cell
+            if groups[gy, gx] != label:
+                continue
+            by0, bx0 = box[0].start + y0, box[1].start + x0
+            bbox = (by0, bx0, by0 + mask.shape[0], bx0 + mask.shape[1])
+            category = island_class(int(mask.sum()), float(peaks[k]), beam_area_pix or 0.0,
+                                    flood_snr)
+            found.append(Annotation(category, bbox, mask,
+                                    {"origin": "island", "score": float("nan"),
+                                     "peak_snr": float(peaks[k])}))
+    return found
+
+
+def attach_islands(objects: Sequence[Annotation], islands: Sequence[Annotation],
+                   join_fraction: float = JOIN_FRACTION) -> tuple[list[Annotation], list[Annotation]]:
+    """Join each island lying mostly inside an extended entry's box to that entry.
+
+    Parameters
+    ----------
+    objects : sequence of Annotation
+        The network's entries.
+    islands : sequence of Annotation
+        Uncovered islands (:func:`uncovered_islands`).
+    join_fraction : float
+        Fraction of an island's pixels that must lie inside the entry's box.
+
+    Returns
+    -------
+    objects : list of Annotation
+        The entries, those that gained islands with the united mask (``attrs["islands_joined"]``
+        counts them; class and probabilities stay the network's).
+    rest : list of Annotation
+        The islands that joined no entry.
+    """
+    from caesar_mrcnn.detection.merge import union_annotation
+
+    objects = list(objects)
+    extended = [i for i, o in enumerate(objects) if o.category in EXTENDED_CLASSES]
+    joined: dict[int, list[Annotation]] = {}
+    rest = []
+    for isl in islands:
+        y0, x0, y1, x1 = isl.bbox
+        best, best_in = -1, 0
+        for i in extended:
+            by0, bx0, by1, bx1 = objects[i].bbox
+            cy0, cx0, cy1, cx1 = max(by0, y0), max(bx0, x0), min(by1, y1), min(bx1, x1)
+            if cy1 <= cy0 or cx1 <= cx0:
+                continue
+            inside = int(isl.mask[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0].sum())
+            if inside > best_in:
+                best, best_in = i, inside
+        if best >= 0 and best_in >= join_fraction * isl.area:
+            joined.setdefault(best, []).append(isl)
+        else:
+            rest.append(isl)
+    for i, parts in joined.items():
+        entry = objects[i]
+        attrs = {**entry.attrs,
+                 "islands_joined": int(entry.attrs.get("islands_joined", 0)) + len(parts)}
+        objects[i] = union_annotation([entry, *parts], entry.category, **attrs)
+    return objects, rest
