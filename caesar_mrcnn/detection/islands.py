@@ -10,8 +10,9 @@ network did not report at all (for instance a bright point source whose objectne
 under ``score_thr``).
 
 An island that lies mostly (``JOIN_FRACTION`` of its pixels) inside the box of an ``extended``
-or ``extended-multisland`` entry is a part of that source the network's mask left out (a lobe,
-a core between two lobes): :func:`attach_islands` joins it to that entry's mask instead of
+or ``extended-multisland`` entry, or within ``JOIN_GAP_BEAMS`` beam FWHM of its mask, is a part
+of that source the network's mask left out (a lobe, a core between two lobes, a lobe's faint
+tip beyond a gap under 3σ): :func:`attach_islands` joins it to that entry's mask instead of
 making it an entry of its own, keeping one entry per radio galaxy.
 
 An island entry has no network probabilities (``score`` and the ``p_<class>`` columns are NaN
@@ -19,7 +20,9 @@ in the catalogue, ``flag_island`` is set). Its class follows from its area at th
 against that of a point source of the same peak: a Gaussian of FWHM ``k`` beams covers
 ``k² Ω_b ln(P/F)`` pixels above the level ``F`` for a peak ``P`` (``Ω_b`` the beam
 area in pixels), so an island up to twice a point source's area (a source up to ~1.4 beams
-across) is ``compact``, a larger one ``extended``.
+across) is ``compact``, a larger one ``extended``. Below ``SIZE_SNR`` the noise moves a 3σ
+contour by about a beam and the area says little about the size: a fainter island is judged
+against the area of a ``SIZE_SNR`` point source.
 
 Islands are found on the cell map of :func:`caesar_mrcnn.detection.signal_tiles.signal_map`
 and read one connected group of cells at a time, so a mosaic never sits in memory.
@@ -42,8 +45,14 @@ COMPACT_AREA_FACTOR = 2.0
 """Largest island area, in units of a point source's area above the flood level at the same
 peak, that is called ``compact``."""
 
+SIZE_SNR = 10.0
+"""Peak SNR under which an island's area is compared with that of a point source of this SNR."""
+
 JOIN_FRACTION = 0.5
 """Fraction of an island's pixels inside an extended entry's box that joins it to the entry."""
+
+JOIN_GAP_BEAMS = 2.0
+"""Largest gap (beam FWHM) between an island and an extended entry's mask that joins them."""
 
 EXTENDED_CLASSES = ("extended", "extended-multisland")
 """Classes of the entries an island can join."""
@@ -76,9 +85,9 @@ def seed_significance(objects: Sequence[Annotation], image: Any, background: Any
 def island_class(area: int, peak_snr: float, beam_area_pix: float,
                  flood_snr: float = FLOOD_SNR) -> str:
     """``compact`` or ``extended`` from an island's area (pixels) and peak SNR (module doc)."""
-    if not (beam_area_pix and beam_area_pix > 0) or peak_snr <= flood_snr:
+    if not (beam_area_pix and beam_area_pix > 0):
         return "compact"
-    point_area = beam_area_pix * math.log(peak_snr / flood_snr)
+    point_area = beam_area_pix * math.log(max(peak_snr, SIZE_SNR) / flood_snr)
     return "compact" if area <= COMPACT_AREA_FACTOR * max(point_area, 1.0) else "extended"
 
 
@@ -175,9 +184,31 @@ def uncovered_islands(image: Any, shape: tuple[int, int], background: Any,
     return found
 
 
+def _near(island: Annotation, entry: Annotation, gap_pix: float) -> bool:
+    """Whether a pixel of ``island`` lies within ``gap_pix`` pixels of ``entry``'s mask."""
+    r = int(math.ceil(gap_pix))
+    y0, x0, y1, x1 = island.bbox
+    wy0, wx0, wy1, wx1 = y0 - r, x0 - r, y1 + r, x1 + r
+    ey0, ex0, ey1, ex1 = entry.bbox
+    cy0, cx0, cy1, cx1 = max(ey0, wy0), max(ex0, wx0), min(ey1, wy1), min(ex1, wx1)
+    if cy1 <= cy0 or cx1 <= cx0:
+        return False
+    grown = np.pad(island.mask, r)
+    if r > 0:
+        yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+        grown = ndimage.binary_dilation(grown, yy * yy + xx * xx <= gap_pix * gap_pix)
+    return bool((grown[cy0 - wy0:cy1 - wy0, cx0 - wx0:cx1 - wx0]
+                 & entry.mask[cy0 - ey0:cy1 - ey0, cx0 - ex0:cx1 - ex0]).any())
+
+
 def attach_islands(objects: Sequence[Annotation], islands: Sequence[Annotation],
-                   join_fraction: float = JOIN_FRACTION) -> tuple[list[Annotation], list[Annotation]]:
-    """Join each island lying mostly inside an extended entry's box to that entry.
+                   gap_pix: float = 0.0, join_fraction: float = JOIN_FRACTION
+                   ) -> tuple[list[Annotation], list[Annotation]]:
+    """Join the islands that belong to an extended entry to that entry.
+
+    An island belongs to an ``extended`` or ``extended-multisland`` entry when at least
+    ``join_fraction`` of its pixels lie inside the entry's box, or when it comes within
+    ``gap_pix`` pixels of the entry's mask (module doc).
 
     Parameters
     ----------
@@ -185,8 +216,10 @@ def attach_islands(objects: Sequence[Annotation], islands: Sequence[Annotation],
         The network's entries.
     islands : sequence of Annotation
         Uncovered islands (:func:`uncovered_islands`).
+    gap_pix : float
+        Largest gap (pixels) between an island and an extended entry's mask that joins them.
     join_fraction : float
-        Fraction of an island's pixels that must lie inside the entry's box.
+        Fraction of an island's pixels inside the entry's box that joins them.
 
     Returns
     -------
@@ -213,7 +246,9 @@ def attach_islands(objects: Sequence[Annotation], islands: Sequence[Annotation],
             inside = int(isl.mask[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0].sum())
             if inside > best_in:
                 best, best_in = i, inside
-        if best >= 0 and best_in >= join_fraction * isl.area:
+        if best < 0 or best_in < join_fraction * isl.area:
+            best = next((i for i in extended if _near(isl, objects[i], gap_pix)), -1)
+        if best >= 0:
             joined.setdefault(best, []).append(isl)
         else:
             rest.append(isl)

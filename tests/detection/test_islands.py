@@ -96,10 +96,11 @@ def test_islands_match_a_whole_image_reference(seed, sky):
     assert uncovered_islands(noise, noise.shape, bkg, [], 0.0, BEAM_AREA) == []
 
 
-@pytest.mark.parametrize("snr", [8.0, 30.0, 300.0])
+@pytest.mark.parametrize("snr", [6.0, 10.0, 30.0, 300.0])
 def test_island_class_from_the_area_of_a_point_source(snr):
-    # a point source's island above 3σ: pi sigma^2 * 2 ln(snr / 3) pixels
-    point = 2 * math.pi * SIGMA**2 * math.log(snr / 3.0)
+    # a point source's island above 3σ: pi sigma^2 * 2 ln(snr / 3) pixels, judged as a 10σ
+    # one below 10σ
+    point = 2 * math.pi * SIGMA**2 * math.log(max(snr, 10.0) / 3.0)
     assert island_class(int(point), snr, BEAM_AREA) == "compact"
     assert island_class(int(1.9 * point), snr, BEAM_AREA) == "compact"
     assert island_class(int(2.1 * point) + 1, snr, BEAM_AREA) == "extended"
@@ -129,6 +130,13 @@ def test_islands_inside_an_extended_box_join_it():
     assert joined.category == "extended" and joined.attrs["islands_joined"] == 1
     assert joined.attrs["score"] == 0.9 and joined.bbox == host.bbox
     assert joined.area == host.area + core.area
+    # an island beyond the box joins when it comes within the gap of the mask, not farther
+    tip = Annotation("compact", (33, 40, 36, 44), np.ones((3, 4), bool), {"origin": "island"})
+    objects, rest = attach_islands([host], [tip], gap_pix=3.0)  # 4 rows below the mask
+    assert rest == [tip]
+    objects, rest = attach_islands([host], [tip], gap_pix=4.0)
+    assert rest == [] and objects[0].area == host.area + tip.area
+    assert objects[0].bbox == (10, 10, 36, 60)
     # a compact entry takes no island
     objects, rest = attach_islands([_box_object("compact", 10, 10, 30, 60)], [core])
     assert rest == [core] and objects[0].attrs.get("islands_joined") is None
