@@ -41,6 +41,11 @@ CAESAR_ALL = "caesar-mrcnn (all)"
 CAESAR_NO_SPURIOUS = "caesar-mrcnn (no spurious)"
 """Row of caesar-mrcnn with its ``spurious``-class entries left out."""
 
+CAESAR_COMPONENTS = "caesar-mrcnn (components)"
+"""Row of caesar-mrcnn with its entries and their components (the Gaussians or mask islands
+of each entry, as Aegean reports components): a source grouped into a larger entry is still
+measured and placed by its component."""
+
 SYMMETRY_RULE = (f"{CAESAR_ALL}: every entry, as for Aegean and PyBDSF (which class nothing as "
                  f"an artefact); {CAESAR_NO_SPURIOUS}: its entries of class spurious left out.")
 """How the two caesar-mrcnn rows differ, printed next to every table that has them."""
@@ -51,8 +56,17 @@ def finder_rows(name: str, catalog: Table) -> list[tuple[str, Table]]:
     left out), one for any other finder."""
     if name != "caesar-mrcnn":
         return [(name, catalog)]
+    catalog = entries_of(catalog)
     keep = np.asarray(catalog["class"], dtype=str) != "spurious"
     return [(CAESAR_ALL, catalog), (CAESAR_NO_SPURIOUS, catalog[keep])]
+
+
+def entries_of(catalog: Table) -> Table:
+    """The catalogue entries of a caesar-mrcnn catalogue in the common form (its rows of
+    ``level`` ``entry``; every row when it has no ``level`` column)."""
+    if "level" not in catalog.colnames:
+        return catalog
+    return catalog[np.asarray(catalog["level"], dtype=str) == "entry"]
 
 
 def row_names(finders: Sequence[str]) -> list[str]:
@@ -109,21 +123,37 @@ def run_caesar_mrcnn(image: str | os.PathLike, detector=None, config=None, predi
     Returns
     -------
     catalog : astropy.table.Table
-        Every entry, whatever its class (``spurious`` included; callers choose what to keep).
+        Every entry, whatever its class (``spurious`` included; callers choose what to keep),
+        then the entries' components (column ``level``: ``entry`` or ``component``; a
+        component takes its entry's class). :func:`finder_rows` gives the entries.
     wall_s : float
         Wall time of the inference (s; loading ``detector`` beforehand is not included).
     """
     from caesar_mrcnn.detection import infer
 
     t0 = time.perf_counter()
-    cat = infer.infer_image(image, detector=detector, predictor=predictor, config=config).table
+    result = infer.infer_image(image, detector=detector, predictor=predictor, config=config)
     wall = time.perf_counter() - t0
+    cat, comps = result.table, result.components
     col = lambda *names: catalog_column(cat, *names)  # noqa: E731
-    return common_catalog(ra=col("ra"), dec=col("dec"), flux_jy=col("int_flux", "flux"),
-                          peak_jyb=col("peak_flux", "peak"), snr=col("snr"),
-                          maj_arcsec=col("maj_fwhm"), min_arcsec=col("min_fwhm"),
-                          pa_deg=col("pa"), **{"class": np.asarray(cat["class"], dtype=str)}
-                          ), wall
+    entries = common_catalog(ra=col("ra"), dec=col("dec"), flux_jy=col("int_flux", "flux"),
+                             peak_jyb=col("peak_flux", "peak"), snr=col("snr"),
+                             maj_arcsec=col("maj_fwhm"), min_arcsec=col("min_fwhm"),
+                             pa_deg=col("pa"), **{"class": np.asarray(cat["class"], dtype=str)})
+    entries["level"] = np.full(len(entries), "entry", dtype="U9")
+    parent = np.asarray(comps["source_index"], dtype=np.int64)
+    ccol = lambda *names: catalog_column(comps, *names)  # noqa: E731
+    with np.errstate(invalid="ignore", divide="ignore"):
+        snr = ccol("peak_flux") / ccol("local_rms")
+    parts = common_catalog(ra=ccol("ra"), dec=ccol("dec"), flux_jy=ccol("int_flux"),
+                           peak_jyb=ccol("peak_flux"), snr=snr, maj_arcsec=ccol("maj_fwhm"),
+                           min_arcsec=ccol("min_fwhm"), pa_deg=ccol("pa"),
+                           **{"class": np.asarray(cat["class"], dtype=str)[parent]
+                              if len(parent) else np.zeros(0, dtype=str)})
+    parts["level"] = np.full(len(parts), "component", dtype="U9")
+    from astropy.table import vstack
+
+    return vstack([entries, parts]) if len(parts) else entries, wall
 
 
 def _script(name: str) -> str:

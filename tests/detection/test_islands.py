@@ -12,8 +12,12 @@ from astropy.wcs import WCS
 from caesar_mrcnn.data.dataset import Annotation
 from caesar_mrcnn.detection.detector import TruthPredictor
 from caesar_mrcnn.detection.infer import InferConfig, infer_image
-from caesar_mrcnn.detection.islands import (attach_islands, island_class, seed_significance,
-                                            uncovered_islands)
+from caesar_mrcnn.detection.islands import (
+    attach_islands,
+    island_class,
+    seed_significance,
+    uncovered_islands,
+)
 from caesar_mrcnn.io.fits import write_image
 from caesar_mrcnn.measure.background import background_grid
 from caesar_mrcnn.measure.sources import measure_catalogs

@@ -127,3 +127,43 @@ def test_compare_scores_caesar_catalogue_with_a_perfect_predictor(tmp_path):
     # would for Aegean or PyBDSF; with spurious entries left out, it is gone.
     assert by[CAESAR_ALL]["n_det"] == 7 and by[CAESAR_ALL]["reliability"] == 6 / 7
     assert by[CAESAR_NO_SPURIOUS]["n_det"] == 6 and by[CAESAR_NO_SPURIOUS]["reliability"] == 1.0
+
+
+def test_caesar_common_catalogue_carries_entries_and_their_components(tmp_path):
+    """The common form of caesar-mrcnn's catalogue: its entries (what every table scores),
+    then one row per component with its entry's class; a component of a grouped entry sits on
+    its own source."""
+    from caesar_mrcnn.detection.command import infer_config
+    from caesar_mrcnn.detection.detector import TruthPredictor
+    from caesar_mrcnn.detection.infer import infer_image
+
+    sample = make_field(tmp_path / "field.fits")
+    # two compact sources given to the catalogue as one extended-multisland entry
+    a, b = sample.annotations[0], sample.annotations[4]
+    pair = Annotation.from_full_mask("extended-multisland", a.full_mask(sample.shape)
+                                     | b.full_mask(sample.shape))
+    truth = [pair, *sample.annotations[1:4], sample.annotations[5]]
+    cfg = infer_config(None, ["tile=256", "overlap=16"])
+    predictor = TruthPredictor(truth, cfg.tile)
+    cat, _ = finders.run_caesar_mrcnn(sample.image_path, config=cfg, predictor=predictor)
+    result = infer_image(sample.image_path, config=cfg, predictor=predictor)
+    level = np.asarray(cat["level"], str)
+    entries = finders.entries_of(cat)
+    assert len(entries) == len(result.table) and (level == "entry").sum() == len(entries)
+    assert (level == "component").sum() == len(result.components) == int(
+        np.sum(result.table["n_components"]))
+    assert [lab for lab, _ in finders.finder_rows("caesar-mrcnn", cat)] == [CAESAR_ALL,
+                                                                         CAESAR_NO_SPURIOUS]
+    assert len(finders.finder_rows("caesar-mrcnn", cat)[0][1]) == len(entries)
+    comps = cat[level == "component"]
+    parent = np.asarray(result.components["source_index"], int)
+    assert list(comps["class"]) == list(np.asarray(result.table["class"], str)[parent])
+    # the grouped pair: one entry between the two sources, a component on each of them
+    def dist(rows, src):
+        cosd = math.cos(math.radians(src.attrs["dec"]))
+        return np.hypot((np.asarray(rows["ra"]) - src.attrs["ra"]) * cosd,
+                        np.asarray(rows["dec"]) - src.attrs["dec"]) * 3600
+
+    for src in (a, b):
+        assert np.nanmin(dist(entries, src)) > BEAM_ARCSEC
+        assert np.nanmin(dist(comps, src)) < PIX_ARCSEC
