@@ -409,8 +409,12 @@ def _with_islands(objects: list[Annotation], image: Any, shape: tuple[int, int],
     kept in the catalogue covers (an entry under ``min_snr`` is dropped later, so it covers
     nothing): joined to the extended entry whose box holds them or whose mask lies within
     ``JOIN_GAP_BEAMS`` beams, else entries of their own."""
-    from caesar_mrcnn.detection.islands import (JOIN_GAP_BEAMS, attach_islands,
-                                                seed_significance, uncovered_islands)
+    from caesar_mrcnn.detection.islands import (
+        JOIN_GAP_BEAMS,
+        attach_islands,
+        seed_significance,
+        uncovered_islands,
+    )
     from caesar_mrcnn.measure.sources import beam_fwhm_pix
 
     kept = seed_significance(objects, image, background) >= cfg.min_snr
