@@ -12,8 +12,10 @@ or the survey). The table gives, at peak SNR >= 10 by default:
 * the fraction of its own significant entries that a classical finder confirms.
 
 The matching rule (:data:`caesar_mrcnn.evaluation.cross_recall.RULE`) is printed under the
-table. caesar-mrcnn appears twice from one run: all entries, and its spurious-class entries
-left out. With ``--mirabest`` the 30 MiraBest FIRST galaxies are added (FIRST beam 5.4″).
+table. caesar-mrcnn appears three times from one run: all entries, its spurious-class entries
+left out, and all entries with their components (the component table's fitted Gaussians or
+mask islands, as Aegean lists components rather than sources). With ``--mirabest`` the 30
+MiraBest FIRST galaxies are added (FIRST beam 5.4″).
 
     python scripts/bench/cross_recall.py [--real DIR] [--weights FILE] [--snr 10]
         [--mirabest] [--out DIR]
@@ -107,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     totals: dict[tuple[str, str], tuple[int, int]] = {}
     labels = finders.row_names(finders.FINDERS)
+    labels.insert(labels.index(finders.CAESAR_NO_SPURIOUS) + 1, finders.CAESAR_COMPONENTS)
     used, skipped, rows_out = [], [], []
     with tempfile.TemporaryDirectory(prefix="cross-recall-") as tmp:
         inputs = []
@@ -124,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         catalogs = {label: cat for r in mine for label, cat in finders.finder_rows(r.finder,
                                                                                    r.catalog)}
+        # the entries with their components, as Aegean lists components
+        for r in mine:
+            if r.finder == "caesar-mrcnn" and "level" in r.catalog.colnames:
+                catalogs[finders.CAESAR_COMPONENTS] = r.catalog
         rows = cross_recall(catalogs, im.beam_arcsec, CLASSICAL, args.snr)
         for r in rows:
             k, n = totals.get((r["finder"], r["of"]), (0, 0))
