@@ -417,11 +417,12 @@ def _with_islands(objects: list[Annotation], image: Any, shape: tuple[int, int],
     )
     from caesar_mrcnn.measure.sources import beam_fwhm_pix
 
+    if cfg.min_snr <= 0:  # every entry is kept and no seed threshold defines an island
+        return objects
     kept = seed_significance(objects, image, background) >= cfg.min_snr
-    found = uncovered_islands(image, shape, background,
-                              [o for o, k in zip(objects, kept) if k], cfg.min_snr,
-                              image.beam_area_pix)
     beam = image.beam_area_pix
+    found = uncovered_islands(image, shape, background,
+                              [o for o, k in zip(objects, kept) if k], cfg.min_snr, beam)
     gap = JOIN_GAP_BEAMS * beam_fwhm_pix(beam) if beam else 0.0
     objects, rest = attach_islands(objects, found, gap_pix=gap)
     log.info("%d islands above min_snr=%g that no network entry covers: %d joined to an "
