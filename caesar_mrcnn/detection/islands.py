@@ -91,6 +91,12 @@ def island_class(area: int, peak_snr: float, beam_area_pix: float,
     return "compact" if area <= COMPACT_AREA_FACTOR * max(point_area, 1.0) else "extended"
 
 
+def _intersection(a: Sequence[int], b: Sequence[int]) -> tuple[int, int, int, int] | None:
+    """The box shared by two ``(y0, x0, y1, x1)`` boxes, None when they do not overlap."""
+    y0, x0, y1, x1 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    return (y0, x0, y1, x1) if y1 > y0 and x1 > x0 else None
+
+
 def _covered(objects: Sequence[Annotation], boxes: np.ndarray, y0: int, x0: int, y1: int,
              x1: int) -> np.ndarray:
     """Window ``[y0:y1, x0:x1]`` with True on every pixel of an object's mask."""
@@ -100,8 +106,8 @@ def _covered(objects: Sequence[Annotation], boxes: np.ndarray, y0: int, x0: int,
     hit = np.flatnonzero((boxes[:, 0] < y1) & (boxes[:, 2] > y0)
                          & (boxes[:, 1] < x1) & (boxes[:, 3] > x0))
     for i in hit:
-        by0, bx0, by1, bx1 = boxes[i]
-        cy0, cx0, cy1, cx1 = max(by0, y0), max(bx0, x0), min(by1, y1), min(bx1, x1)
+        by0, bx0 = boxes[i, :2]
+        cy0, cx0, cy1, cx1 = _intersection(boxes[i], (y0, x0, y1, x1))
         out[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] |= objects[i].mask[cy0 - by0:cy1 - by0,
                                                                      cx0 - bx0:cx1 - bx0]
     return out
@@ -184,21 +190,26 @@ def uncovered_islands(image: Any, shape: tuple[int, int], background: Any,
     return found
 
 
-def _near(island: Annotation, entry: Annotation, gap_pix: float) -> bool:
-    """Whether a pixel of ``island`` lies within ``gap_pix`` pixels of ``entry``'s mask."""
+def _grown(island: Annotation, gap_pix: float) -> Annotation:
+    """``island`` with its mask grown by a disc of radius ``gap_pix`` pixels."""
     r = int(math.ceil(gap_pix))
     y0, x0, y1, x1 = island.bbox
-    wy0, wx0, wy1, wx1 = y0 - r, x0 - r, y1 + r, x1 + r
-    ey0, ex0, ey1, ex1 = entry.bbox
-    cy0, cx0, cy1, cx1 = max(ey0, wy0), max(ex0, wx0), min(ey1, wy1), min(ex1, wx1)
-    if cy1 <= cy0 or cx1 <= cx0:
-        return False
-    grown = np.pad(island.mask, r)
+    mask = np.pad(island.mask, r)
     if r > 0:
         yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
-        grown = ndimage.binary_dilation(grown, yy * yy + xx * xx <= gap_pix * gap_pix)
-    return bool((grown[cy0 - wy0:cy1 - wy0, cx0 - wx0:cx1 - wx0]
-                 & entry.mask[cy0 - ey0:cy1 - ey0, cx0 - ex0:cx1 - ex0]).any())
+        mask = ndimage.binary_dilation(mask, yy * yy + xx * xx <= gap_pix * gap_pix)
+    return Annotation(island.category, (y0 - r, x0 - r, y1 + r, x1 + r), mask)
+
+
+def _touches(a: Annotation, b: Annotation) -> bool:
+    """Whether the masks of ``a`` and ``b`` share a pixel."""
+    box = _intersection(a.bbox, b.bbox)
+    if box is None:
+        return False
+    cy0, cx0, cy1, cx1 = box
+    (ay0, ax0), (by0, bx0) = a.bbox[:2], b.bbox[:2]
+    return bool((a.mask[cy0 - ay0:cy1 - ay0, cx0 - ax0:cx1 - ax0]
+                 & b.mask[cy0 - by0:cy1 - by0, cx0 - bx0:cx1 - bx0]).any())
 
 
 def attach_islands(objects: Sequence[Annotation], islands: Sequence[Annotation],
@@ -236,18 +247,19 @@ def attach_islands(objects: Sequence[Annotation], islands: Sequence[Annotation],
     joined: dict[int, list[Annotation]] = {}
     rest = []
     for isl in islands:
-        y0, x0, y1, x1 = isl.bbox
+        y0, x0 = isl.bbox[:2]
         best, best_in = -1, 0
         for i in extended:
-            by0, bx0, by1, bx1 = objects[i].bbox
-            cy0, cx0, cy1, cx1 = max(by0, y0), max(bx0, x0), min(by1, y1), min(bx1, x1)
-            if cy1 <= cy0 or cx1 <= cx0:
+            box = _intersection(isl.bbox, objects[i].bbox)
+            if box is None:
                 continue
+            cy0, cx0, cy1, cx1 = box
             inside = int(isl.mask[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0].sum())
             if inside > best_in:
                 best, best_in = i, inside
         if best < 0 or best_in < join_fraction * isl.area:
-            best = next((i for i in extended if _near(isl, objects[i], gap_pix)), -1)
+            grown = _grown(isl, gap_pix)  # once per island, whatever the number of entries
+            best = next((i for i in extended if _touches(grown, objects[i])), -1)
         if best >= 0:
             joined.setdefault(best, []).append(isl)
         else:
