@@ -48,22 +48,47 @@ class ModelPredictor:
     The model runs as a TensorFlow graph traced once per tile shape, whatever the batch size:
     run eagerly, its many small operations (RoI alignment, NMS) took about 1.5 times as long
     on CPU, which dominates a run over many small images.
+
+    Parameters
+    ----------
+    model : callable
+        ``model(images, training=False[, min_score=s])``.
+    min_score : float, optional
+        Objectness below which the caller drops a detection anyway; the model then returns
+        (and computes masks for) only the slots that can reach it (:meth:`keeping`).
     """
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, min_score: float | None = None,
+                 graphs: dict | None = None) -> None:
         self.model = model
-        self._graphs: dict[tuple[int, ...], Any] = {}
+        self.min_score = min_score
+        self._graphs: dict[tuple, Any] = {} if graphs is None else graphs
+
+    def keeping(self, min_score: float) -> "ModelPredictor":
+        """The same model (and traced graphs) returning only detections that can reach
+        ``min_score``; the threshold is a graph input, so no threshold retraces."""
+        return ModelPredictor(self.model, min_score, self._graphs)
 
     def __call__(self, batch: np.ndarray, windows: np.ndarray) -> dict:
         import tensorflow as tf
 
         shape = tuple(int(n) for n in batch.shape[1:])
-        graph = self._graphs.get(shape)
+        thresholded = self.min_score is not None
+        graph = self._graphs.get((shape, thresholded))
         if graph is None:
-            graph = tf.function(lambda x: self.model(x, training=False),
-                                input_signature=[tf.TensorSpec((None, *shape), tf.float32)])
-            self._graphs[shape] = graph
-        out = graph(tf.convert_to_tensor(batch, tf.float32))
+            image = tf.TensorSpec((None, *shape), tf.float32)
+            if thresholded:
+                graph = tf.function(
+                    lambda x, s: self.model(x, training=False, min_score=s),
+                    input_signature=[image, tf.TensorSpec((), tf.float32)])
+            else:
+                graph = tf.function(lambda x: self.model(x, training=False),
+                                    input_signature=[image])
+            self._graphs[(shape, thresholded)] = graph
+        args = [tf.convert_to_tensor(batch, tf.float32)]
+        if thresholded:
+            args.append(tf.constant(self.min_score, tf.float32))
+        out = graph(*args)
         return {k: np.asarray(v) for k, v in out.items()}
 
 

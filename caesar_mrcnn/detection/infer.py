@@ -44,6 +44,7 @@ from caesar_mrcnn.data.resample import native_beam_pix
 from caesar_mrcnn.detection.dedup import deduplicate
 from caesar_mrcnn.detection.detector import (
     Detector,
+    ModelPredictor,
     Predictor,
     Preprocess,
     finite_to_channels,
@@ -450,6 +451,9 @@ def _model_for_run(cfg: InferConfig, weights, detector: Detector | None,
     if predictor is None:
         detector = detector or load_detector(weights)
         predictor = detector.predictor
+        if isinstance(predictor, ModelPredictor):
+            # masks only for what score_thr keeps: most slots of a tile are below it
+            predictor = predictor.keeping(cfg.score_thr)
         preprocess = preprocess or detector.preprocess
         run_meta["WEIGHTS"] = detector.path.name
         run_meta["BACKBONE"] = str(detector.metadata.get("backbone", {}).get("name", ""))

@@ -30,8 +30,8 @@ def paste_masks(masks, boxes, height: int, width: int, impl: str = "crop_and_res
     """
     masks = ops.cast(masks, "float32")
     boxes = ops.cast(boxes, "float32")
-    b = ops.shape(masks)[0]
-    d, m = masks.shape[1], masks.shape[2]
+    b, d = ops.shape(masks)[0], ops.shape(masks)[1]
+    m = masks.shape[2]
     flat_masks = ops.reshape(masks, (-1, m, m, 1))
     # One cell of zeros around the mask: pixels just outside the box fade out smoothly.
     padded = ops.pad(flat_masks, [[0, 0], [1, 1], [1, 1], [0, 0]])

@@ -124,7 +124,7 @@ class MaskRCNN(keras.Model):
 
     def _mask_head(self, features, training):
         shape = ops.shape(features)
-        b, r = shape[0], features.shape[1]
+        b, r = shape[0], shape[1]
         flat = ops.reshape(features, (-1,) + tuple(features.shape[2:]))
         out = ops.cast(self.mask_head(flat, training=training), "float32")
         return ops.reshape(out, (b, r) + tuple(out.shape[1:]))
@@ -192,12 +192,17 @@ class MaskRCNN(keras.Model):
 
     # -- inference -------------------------------------------------------------------------------
 
-    def call(self, images, training=False):
+    def call(self, images, training=False, min_score=None):
         """Detections of a batch of images.
 
         Parameters
         ----------
         images : float ``[B, H, W, C]`` (static H, W, multiples of the C5 stride)
+        min_score : float or scalar tensor, optional
+            Keep only the detection slots up to the last one with objectness ``>= min_score``
+            in any image of the batch (at least one): the mask head, which costs more than
+            the rest of the network together at 100 slots, then runs on those alone. The
+            kept slots are exactly those of the full output.
 
         Returns
         -------
@@ -207,7 +212,8 @@ class MaskRCNN(keras.Model):
             the most probable foreground class; ``probs [B, D, K - 1]`` float32 foreground
             class probabilities; ``masks [B, D, H, W]`` float32
             probabilities at image resolution; ``valid [B, D]`` bool. D =
-            ``detections_per_image``; detections are sorted by score, padding last.
+            ``detections_per_image`` (fewer with ``min_score``); detections are sorted by
+            score, padding last.
         """
         cfg = self.cfg
         height, width = self._check_images(images)
@@ -225,12 +231,14 @@ class MaskRCNN(keras.Model):
         boxes = clip_boxes(boxes, height, width)
         det = objectness_detections(boxes, probs, proposal_valid, cfg.detections_per_image,
                                     cfg.nms_iou, cfg.score_threshold)
+        if min_score is not None:
+            det = _first_slots(det, min_score)
 
         mask_logits = self._mask_head(
             self._roi_features(pyramid, det["boxes"], cfg.mask_roi_size), training)
         idx = det["classes"][:, :, None, None, None]
         s = cfg.mask_size
-        idx = ops.broadcast_to(idx, (ops.shape(idx)[0], idx.shape[1], s, s, 1))
+        idx = ops.broadcast_to(idx, (ops.shape(idx)[0], ops.shape(idx)[1], s, s, 1))
         roi_masks = ops.sigmoid(ops.take_along_axis(mask_logits, idx, axis=-1)[..., 0])
         masks = paste_masks(roi_masks, det["boxes"], height, width, cfg.roi_align_impl)
         det["masks"] = masks * ops.cast(det["valid"], "float32")[:, :, None, None]
@@ -240,3 +248,11 @@ class MaskRCNN(keras.Model):
         """Zeros of the configured input shape ``[batch, S, S, C]`` (to trace or build)."""
         s = self.cfg.image_size
         return np.zeros((batch_size, s, s, self.cfg.in_channels), np.float32)
+
+
+def _first_slots(det: dict, min_score) -> dict:
+    """The leading detection slots of a batch that hold every detection with objectness
+    ``>= min_score`` (slots are sorted by score, so these are a prefix; at least one slot)."""
+    hits = ops.logical_and(det["valid"], det["scores"] >= min_score)
+    n = ops.maximum(ops.max(ops.sum(ops.cast(hits, "int32"), axis=1)), 1)
+    return {k: v[:, :n] for k, v in det.items()}

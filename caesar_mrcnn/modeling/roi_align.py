@@ -194,8 +194,7 @@ def multilevel_roi_align(features: dict, boxes, output_size: int, strides: dict,
     """
     levels = sorted(features)
     boxes = ops.cast(boxes, "float32")
-    b = ops.shape(boxes)[0]
-    r = boxes.shape[1]
+    b, r = ops.shape(boxes)[0], ops.shape(boxes)[1]
     max_h = max(int(features[lv].shape[1]) for lv in levels) + 2
     pieces, offsets, x = [], {}, 0
     for lv in levels:

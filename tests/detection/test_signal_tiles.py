@@ -152,7 +152,9 @@ def test_pure_noise_gives_an_empty_catalogue_without_a_model_call(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not ATCA.exists(), reason="real survey images absent")
 def test_skipping_gives_the_full_pass_catalogue_on_a_real_image(tmp_path):
-    """The shipped detector on a part of a real ATCA field with empty sky in it."""
+    """The shipped detector on a part of a real ATCA field with empty sky in it; and the
+    masks computed for the slots that ``score_thr`` keeps only (what ``infer`` does) against
+    every slot's (a predictor that is not a ``ModelPredictor`` gets every slot)."""
     pytest.importorskip("tensorflow")
     from caesar_mrcnn.detection.detector import load_detector
 
@@ -167,6 +169,8 @@ def test_skipping_gives_the_full_pass_catalogue_on_a_real_image(tmp_path):
     full = infer_image(path, detector=detector, config=InferConfig(skip_empty=False))
     assert skip.ntiles < full.ntiles and len(full.objects) > 0
     _same_catalogue(skip, full)
+    every_slot = dataclasses.replace(detector, predictor=lambda b, w: detector.predictor(b, w))
+    _same_catalogue(infer_image(path, detector=every_slot, config=InferConfig()), skip)
 
 
 def test_map_reads_the_image_strip_by_strip():

@@ -103,6 +103,24 @@ def test_inference_outputs_in_tf_function(model):
         assert (np.diff(s) <= 1e-6).all()
 
 
+def test_min_score_keeps_the_leading_slots_exactly(model):
+    images = batch()[0]
+    full = {k: v.numpy() for k, v in model(images, training=False).items()}
+    scores = np.where(full["valid"], full["scores"], -1.0)
+    # a threshold between two scores of the batch, then one above all; one graph for both
+    # (eager against graph: float32 rounding of differently batched convolutions only)
+    graph = tf.function(lambda x, s: model(x, training=False, min_score=s),
+                        input_signature=[tf.TensorSpec((None, SIZE, SIZE, 1), tf.float32),
+                                         tf.TensorSpec((), tf.float32)])
+    for t in (np.sort(scores[scores > 0])[len(scores[scores > 0]) // 2], 2.0):
+        cut = {k: v.numpy() for k, v in graph(images, t).items()}
+        n = max(1, int((scores >= t).sum(axis=1).max()))
+        assert cut["scores"].shape == (2, n) and cut["masks"].shape == (2, n, SIZE, SIZE)
+        for key, value in cut.items():
+            np.testing.assert_allclose(value, full[key][:, :n], atol=1e-5, err_msg=key)
+    assert graph.experimental_get_tracing_count() == 1
+
+
 def test_pretrained_backbone_loads_by_name(model):
     pretrained = build_resnet("resnet18", in_channels=1)
     weights = {k: v + 0.5 for k, v in backbone_weights(pretrained).items()}

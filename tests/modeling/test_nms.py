@@ -43,6 +43,33 @@ def reference_objectness(boxes, probs, valid, max_det, iou_thr, score_thr):
     return kept[:max_det], scores, classes, cboxes
 
 
+def test_grouped_nms_matches_greedy_nms_per_group_in_a_graph():
+    """A batch of two images, many overlapping boxes in three groups, against plain greedy
+    NMS done group by group; in a traced graph, as the detector runs it."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(7)
+    b, n, max_out, thr = 2, 300, 40, 0.5
+    y0, x0 = rng.uniform(0, 100, (2, b, n))
+    boxes = np.stack([y0, x0, y0 + rng.uniform(4, 30, (b, n)), x0 + rng.uniform(4, 30, (b, n))],
+                     axis=-1).astype(np.float32)
+    scores = rng.random((b, n)).astype(np.float32)
+    groups = rng.integers(0, 3, n)
+    idx, valid = tf.function(lambda bx, sc: grouped_nms(bx, sc, groups, max_out, thr, 0.2))(
+        boxes, scores)
+    for i in range(b):
+        kept = []
+        for j in np.argsort(-scores[i], kind="stable"):
+            if scores[i, j] > 0.2 and all(groups[k] != groups[j]
+                                          or iou(boxes[i, j], boxes[i, k]) <= thr
+                                          for k in kept):
+                kept.append(j)
+        kept = kept[:max_out]
+        assert valid.numpy()[i].sum() == len(kept)
+        np.testing.assert_array_equal(idx.numpy()[i, :len(kept)], kept)
+        assert (idx.numpy()[i, len(kept):] == 0).all()
+
+
 def test_a_certain_source_of_uncertain_class_is_kept():
     # Measured on a real 164-sigma source: no class reaches 0.5, but background is 0.
     boxes = np.tile(np.array([10, 10, 30, 30], np.float32), (1, 1, 6, 1))
