@@ -191,24 +191,92 @@ def _fit_objects(objects: list[Annotation], image: Any, shape: tuple[int, int],
     return out, jacs
 
 
+ISLAND_NSIGMA = 3.0
+"""Pixels at this many local rms or more form an island of the image."""
+SEED_NSIGMA = 5.0
+"""An island of the image is a component of its own when its brightest pixel reaches this
+many rms (the detection threshold of a seed, as for the peaks of a compact fit)."""
+
+
+def island_parts(mask: np.ndarray, snr: np.ndarray) -> tuple[np.ndarray, int]:
+    """The components of a mask that is not fitted: the image's own islands inside it.
+
+    Each 8-connected region of the mask is split between the islands of the image it holds
+    (pixels at ``ISLAND_NSIGMA`` or more, with a pixel at ``SEED_NSIGMA``): its other pixels
+    join the nearest such island, so the parts still cover the mask and their fluxes sum to
+    the entry's. A region that holds at most one such island stays whole. The detector may
+    draw one mask over sources that are apart in the image (a bridge of noise, a neighbour
+    grouped in), and the catalogue must still list each of them.
+
+    Parameters
+    ----------
+    mask : bool ndarray
+        The entry's mask (its bounding box).
+    snr : ndarray
+        Background-subtracted pixels over the local rms, same shape (NaN where blank).
+
+    Returns
+    -------
+    labels : int ndarray
+        Part of each mask pixel, 1..n (0 outside the mask).
+    n : int
+    """
+    eight = np.ones((3, 3), dtype=bool)
+    regions, nreg = ndimage.label(mask, structure=eight)
+    bright = mask & (np.nan_to_num(snr, nan=-np.inf) >= ISLAND_NSIGMA)
+    islands, nisl = ndimage.label(bright, structure=eight)
+    seeded = np.zeros(nisl + 1, dtype=bool)
+    if nisl:
+        peaks = ndimage.maximum(np.nan_to_num(snr, nan=-np.inf), islands,
+                                index=np.arange(1, nisl + 1))
+        seeded[1:] = np.asarray(peaks) >= SEED_NSIGMA
+    out = np.zeros(mask.shape, dtype=np.int64)
+    n = 0
+    for r in range(1, nreg + 1):
+        region = regions == r
+        ids = [i for i in np.unique(islands[region]) if seeded[i]]
+        if len(ids) <= 1:
+            n += 1
+            out[region] = n
+            continue
+        core = np.zeros(mask.shape, dtype=np.int64)
+        for k, i in enumerate(ids, start=n + 1):
+            core[islands == i] = k
+        _, (iy, ix) = ndimage.distance_transform_edt(core == 0, return_indices=True)
+        out[region] = core[iy[region], ix[region]]
+        n += len(ids)
+    return out, n
+
+
 def _island_components(ann: Annotation, image: Any, bkg: float, rms: float,
                        beam_area_pix: float) -> list[tuple[float, ...]]:
-    """``(x, y, peak, flux, err_flux)`` of each 8-connected island of a mask (pixels, Jy/beam,
-    Jy): the island's flux-weighted centroid, brightest pixel and sum over the beam area."""
+    """``(x, y, peak, flux, err_flux)`` of each part of a mask (:func:`island_parts`; pixels,
+    Jy/beam, Jy): the flux-weighted centroid of the part's island (of the whole part where it
+    has no pixel at ``ISLAND_NSIGMA``), its brightest pixel and its sum over the beam area."""
     y0, x0, y1, x1 = ann.bbox
     pix = read_window(image, y0, y1, x0, x1).astype(np.float64) - bkg
-    labels, n = ndimage.label(ann.mask, structure=np.ones((3, 3), dtype=bool))
+    snr = pix / rms if rms > 0 and math.isfinite(rms) else np.full(pix.shape, np.nan)
+    labels, n = island_parts(ann.mask, snr)
+    bright = np.nan_to_num(snr, nan=-np.inf) >= ISLAND_NSIGMA
     rows = []
     for k in range(1, n + 1):
-        ys, xs = np.nonzero((labels == k) & np.isfinite(pix))
+        part = (labels == k) & np.isfinite(pix)
+        ys, xs = np.nonzero(part)
         if ys.size == 0:
             continue
         vals = pix[ys, xs]
-        w = np.clip(vals, 0.0, None)
-        w = w / w.sum() if w.sum() > 0 else np.full(vals.size, 1.0 / vals.size)
+        # the centroid of the part's brightest island alone: its noise pixels and noise
+        # islands would pull it towards the middle of the mask
+        cy, cx = ys, xs
+        if (part & bright).any():
+            isl, _ = ndimage.label(part & bright, structure=np.ones((3, 3), dtype=bool))
+            top = np.argmax(vals)
+            cy, cx = np.nonzero(isl == isl[ys[top], xs[top]])
+        w = np.clip(pix[cy, cx], 0.0, None)
+        w = w / w.sum() if w.sum() > 0 else np.full(w.size, 1.0 / w.size)
         flux = vals.sum() / beam_area_pix if beam_area_pix else math.nan
         err = rms * math.sqrt(vals.size / beam_area_pix) if beam_area_pix else math.nan
-        rows.append(((w * xs).sum() + x0, (w * ys).sum() + y0, vals.max(), flux, err))
+        rows.append(((w * cx).sum() + x0, (w * cy).sum() + y0, vals.max(), flux, err))
     return sorted(rows, key=lambda r: -r[3] if math.isfinite(r[3]) else -r[2])
 
 

@@ -191,6 +191,53 @@ def test_extended_sources_sum_the_mask_and_each_island():
     assert all(c["int_flux"].sum() == pytest.approx(s["int_flux"]) for c, s in zip(comps, src))
 
 
+def test_one_mask_over_two_sources_lists_each_island_of_the_image():
+    """A mask drawn over two point sources 9 beams apart (as when the detector groups a
+    neighbour in): one component each, at its source, with its flux; noise islands without
+    a 5-sigma seed join the nearest source's part; the parts sum to the entry."""
+    rng = np.random.default_rng(11)
+    a = gauss(SHAPE, 18.0, 36.0, 40 * RMS, BEAM_COV)
+    b = gauss(SHAPE, 54.0, 36.0, 15 * RMS, BEAM_COV)
+    mask = np.zeros(SHAPE, bool)
+    mask[26:47, 10:63] = True  # one connected region holding both
+    res = run(a + b, [mask], rng, 20, classes=["extended-multisland"])
+    core = [(np.hypot(*np.subtract(np.mgrid[:72, :72], [[[36]], [[x]]])) < 2 * BEAM_SIGMA)
+            for x in (18, 54)]
+    for src, comps in res:
+        assert len(comps) == 2 and set(comps["kind"]) == {"island"}
+        np.testing.assert_allclose(comps["x"], [18.0, 54.0], atol=1.5)
+        np.testing.assert_allclose(comps["y"], [36.0, 36.0], atol=1.5)
+        assert comps["int_flux"].sum() == pytest.approx(src["int_flux"][0])
+        assert comps["peak_flux"][0] == pytest.approx(40 * RMS, rel=0.15)
+        assert comps["peak_flux"][1] == pytest.approx(15 * RMS, rel=0.3)
+    # the flux near each source lands in its own part
+    assert np.median([c["int_flux"][1] for _, c in res]) > 0.5 * (b[core[1]].sum() / BEAM_AREA)
+
+
+def test_island_parts_split_a_region_only_between_seeded_islands():
+    from caesar_mrcnn.measure.sources import island_parts
+
+    snr = np.zeros((5, 12))
+    snr[2, 1:3] = [6.0, 4.0]        # a seeded island
+    snr[2, 5] = 3.5                 # an island without a seed
+    snr[2, 9:12] = [3.2, 5.5, 3.1]  # another seeded island
+    mask = np.zeros(snr.shape, bool)
+    mask[1:4, :] = True
+    labels, n = island_parts(mask, snr)
+    assert n == 2
+    assert (labels[~mask] == 0).all() and (labels[mask] > 0).all()
+    assert labels[2, 1] != labels[2, 10]
+    assert labels[2, 5] == labels[2, 1]  # 3 pixels from the first island, 4 from the second
+    assert labels[2, 0] == labels[2, 1] and labels[1, 8] == labels[2, 10]
+    # a region of the mask without a seeded island is a part of its own
+    mask[:, 4] = mask[:, 6] = False
+    labels, n = island_parts(mask, snr)
+    assert n == 3 and len({labels[2, 1], labels[2, 5], labels[2, 10]}) == 3
+    # a region with one seeded island stays whole
+    labels, n = island_parts(np.ones((5, 8), bool), snr[:, :8])
+    assert n == 1
+
+
 def test_elliptical_beam_through_the_wcs():
     """A point source observed with a 2:1 beam at PA 40 deg: the beam's own shape is fitted,
     the source is unresolved and deconvolves to a point."""
