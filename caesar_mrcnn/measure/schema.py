@@ -101,7 +101,7 @@ COMPONENT_COLUMNS = (
     ("source", str, None, "name of the catalogue entry the component belongs to"),
     ("source_index", np.int64, None, "row of that entry in the source table (0-based)"),
     ("component", np.int32, None, "component number within the entry (1 = brightest)"),
-    ("kind", str, None, "gaussian (a fitted component) or island (a mask island's sum)"),
+    ("kind", str, None, "gaussian (a fitted component) or island (the sum over an island of the image inside the mask)"),
     ("x", np.float64, u.pix, "centre, column (0-based)"),
     ("y", np.float64, u.pix, "centre, row (0-based)"),
     ("ra", np.float64, u.deg, "right ascension of the centre"),
