@@ -261,12 +261,19 @@ def check_outputs(paths: dict[str, str | os.PathLike | None],
                   inputs: Sequence[str | os.PathLike | None] = ()) -> None:
     """Fail before any work when an output cannot be written.
 
-    Checks the folder, the catalogue extension, that no output is a folder or overwrites an
-    input (image, weights), and that no two outputs share a file.
+    Checks the folder, the catalogue extension, that no output (the component table beside a
+    VOTable, CSV or ECSV catalogue included) is a folder or overwrites an input (image,
+    weights), and that no two outputs share a file.
     """
-    from caesar_mrcnn.io.catalog import catalog_format
+    from caesar_mrcnn.io.catalog import catalog_format, components_path
 
     taken = {Path(p).resolve(): "input" for p in inputs if p is not None}
+    paths = dict(paths)
+    if paths.get("catalog") is not None:
+        catalog_format(paths["catalog"])
+        sibling = components_path(paths["catalog"])
+        if sibling != Path(paths["catalog"]):
+            paths["component table"] = sibling
     for kind, p in paths.items():
         if p is None:
             continue

@@ -55,3 +55,18 @@ def test_write_kinds():
     assert parse_kinds("regions,json,regions") == ("regions", "json")
     with pytest.raises(ConfigError, match="--write"):
         parse_kinds("regions,png")
+
+
+def test_the_component_table_beside_a_catalogue_is_checked_like_any_output(tmp_path):
+    from caesar_mrcnn.detection.infer import check_outputs
+
+    image = tmp_path / "cat_components.csv"
+    image.write_text("x")
+    with pytest.raises(OutputError, match="component table output would overwrite the input"):
+        check_outputs({"catalog": tmp_path / "cat.csv"}, [image])
+    with pytest.raises(OutputError, match="component table output would overwrite the json"):
+        check_outputs({"catalog": tmp_path / "a.ecsv", "json": tmp_path / "a_components.ecsv"})
+    (tmp_path / "b_components.vot").mkdir()
+    with pytest.raises(OutputError, match="is a folder"):
+        check_outputs({"catalog": tmp_path / "b.vot"})
+    check_outputs({"catalog": tmp_path / "c.fits", "json": tmp_path / "c_components.fits"})
