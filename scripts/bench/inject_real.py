@@ -39,61 +39,32 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 import sys
 import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 from astropy.table import Table, vstack
 from scipy import ndimage
 
 from caesar_mrcnn.evaluation import compare_real as cr
 from caesar_mrcnn.evaluation.finders import CAESAR_COMPONENTS
+from caesar_mrcnn.evaluation.injection import (
+    busy_pixels,
+    default_real_dir,
+    images_with_beam,
+    robust_dex,
+    run_finders_cached,
+    write_injected,
+)
 from caesar_mrcnn.io.atomic import atomic_open, make_output_folder
-from caesar_mrcnn.measure.background import background_grid
 from caesar_mrcnn.measure.deconvolve import beam_cov_pix
 from caesar_mrcnn.measure.ellipse import FWHM_PER_SIGMA, ellipse_from_covariance
 from caesar_mrcnn.measure.gaussfit import condon_shape_errors
 from caesar_mrcnn.measure.sky import sky_jacobian
 
-ROOT = Path(__file__).resolve().parents[2]
 SNR_BINS = (3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 300.0)
-FOLDERS = ("fields", "extended", "extended/vlass")
-
-
-def default_real_dir() -> Path:
-    return Path(os.environ.get("CAESAR_REAL_DATA", ROOT / ".." / "shared" / "real"))
-
-
-def images_with_beam(real: Path) -> tuple[list[Path], list[str]]:
-    """Image files of the real-data folders whose primary header gives BMAJ and BMIN, and the
-    names of those left out because their WCS is not equatorial (the classical finders write
-    galactic longitude and latitude into their RA and Dec columns)."""
-    from astropy.wcs import WCS
-
-    from caesar_mrcnn.measure.sky import EQUATORIAL_FRAMES, sky_frame
-
-    out, skipped = [], []
-    for folder in FOLDERS:
-        for path in sorted((real / folder).glob("*.fits")):
-            with fits.open(path) as hdul:
-                h = hdul[0].header
-                if h.get("NAXIS", 0) >= 2 and "BMAJ" in h and "BMIN" in h:
-                    if sky_frame(WCS(h).celestial) in EQUATORIAL_FRAMES:
-                        out.append(path)
-                    else:
-                        skipped.append(path.name)
-    return out, skipped
-
-
-def _plane(data: np.ndarray) -> np.ndarray:
-    """The 2-D view of a (1, 1, ny, nx) or (ny, nx) array (writes go through to ``data``)."""
-    while data.ndim > 2:
-        data = data[0]
-    return data
 
 
 def _gaussian_into(img: np.ndarray, x0: float, y0: float, amp: float, cov: np.ndarray) -> None:
@@ -125,10 +96,7 @@ def plan_injections(path: Path, seed: int, per_image: int) -> Table:
     area = img.beam_area_pix
     bcov = beam_cov_pix(img.beam, img.wcs, shape[1] / 2, shape[0] / 2, area)
     fwhm = float(math.sqrt(np.linalg.eigvalsh(bcov)[1]) * FWHM_PER_SIGMA)
-    grid = background_grid(data, shape)
-    bkg, rms = grid.window(0, shape[0], 0, shape[1])
-    finite = np.isfinite(data)
-    busy = (np.where(finite, data - bkg, 0.0) > 3.0 * rms) | ~finite
+    busy, _, rms = busy_pixels(data)
     border = np.zeros(shape, bool)
     b = int(math.ceil(4 * fwhm))
     border[:b], border[-b:], border[:, :b], border[:, -b:] = True, True, True, True
@@ -172,18 +140,12 @@ def plan_injections(path: Path, seed: int, per_image: int) -> Table:
 
 def inject(path: Path, plan: Table, out: Path) -> Path:
     """A copy of ``path`` with the planned Gaussians added to its pixels."""
-    with fits.open(path) as hdul:
-        hdu = hdul[0]
-        data = np.array(hdu.data, dtype=np.float32)
-        img = _plane(data)
+    def add(img: np.ndarray) -> None:
         for row in plan:
             cov = np.array([[row["cxx"], row["cxy"]], [row["cxy"], row["cyy"]]])
             _gaussian_into(img, row["x"], row["y"], row["peak"], cov)
-        header = hdu.header.copy()
-        for key in ("BSCALE", "BZERO", "BLANK"):
-            header.remove(key, ignore_missing=True)
-        fits.PrimaryHDU(data, header).writeto(out, overwrite=True, output_verify="silentfix")
-    return out
+
+    return write_injected(path, out, add)
 
 
 def match(plan: Table, catalog: Table) -> Table:
@@ -226,11 +188,6 @@ def normalised_offset(t: Table) -> np.ndarray:
     return np.hypot(along / pos_maj, across / pos_min)
 
 
-def _robust_dex(ratio: np.ndarray) -> float:
-    lg = np.log10(ratio[ratio > 0])
-    return float(1.4826 * np.median(np.abs(lg - np.median(lg)))) if lg.size >= 3 else math.nan
-
-
 def summarise(matched: dict[str, Table]) -> Table:
     """One row per finder and SNR bin."""
     rows = []
@@ -245,7 +202,7 @@ def summarise(matched: dict[str, Table]) -> Table:
             rows.append(dict(finder=finder, snr=f"{lo:g}–{hi:g}", n=len(b),
                              completeness=len(f) / len(b) if len(b) else math.nan,
                              flux_median=float(np.median(ratio[ok])) if ok.any() else math.nan,
-                             flux_scatter_dex=_robust_dex(ratio[ok]),
+                             flux_scatter_dex=robust_dex(ratio[ok]),
                              offset_median=(float(np.nanmedian(off)) if np.isfinite(off).any()
                                             else math.nan),
                              size_median=(float(np.nanmedian(size)) if np.isfinite(size).any()
@@ -302,27 +259,9 @@ def published_fluxes(real: Path, runs_of, tmp: str) -> Table:
         r = np.asarray(r, float)
         rows.append(dict(finder=label, n_reference=counts[label][0], n_matched=counts[label][1],
                          ratio_median=float(np.median(r)) if r.size else math.nan,
-                         scatter_dex=_robust_dex(r),
+                         scatter_dex=robust_dex(r),
                          within_20=float(np.mean(np.abs(r - 1) <= 0.2)) if r.size else math.nan))
     return Table(rows=rows)
-
-
-def _cache_file(out: Path, finder: str, image: Path, tag: str) -> Path:
-    return out / "catalogs" / finder / f"{tag}_{image.stem}.ecsv"
-
-
-def _cached_runs(out: Path, finder: str, inputs, tag: str) -> tuple[list, list]:
-    """The catalogues a previous run with the same seed wrote for ``finder``, and the images
-    that have none (to run again)."""
-    runs, missing = [], []
-    for im in inputs:
-        f = _cache_file(out, finder, im.path, tag)
-        if f.exists():
-            runs.append(cr.FinderRun(finder, im.path, catalog=Table.read(f)))
-        else:
-            missing.append(im)
-    print(f"  {finder}: {len(runs)} catalogues of the previous run reused", file=sys.stderr)
-    return runs, missing
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -376,23 +315,8 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
 
         def runs_of(images):
-            runs = []
-            for finder in finders:
-                cached, todo = (_cached_runs(out, finder, images, tag) if finder in reuse
-                                else ([], images))
-                runs += cached
-                if todo:
-                    runs += cr.run_finders(
-                        todo, [finder], args.weights, cfg, args.cores,
-                        progress=lambda f, im: print(f"  {f}: {im.name}", file=sys.stderr,
-                                                     flush=True))
-            for run in runs:
-                if run.ran:
-                    cache = _cache_file(out, run.finder, run.image, tag)
-                    cache.parent.mkdir(parents=True, exist_ok=True)
-                    run.catalog.meta.pop("notes", None)
-                    run.catalog.write(cache, overwrite=True)
-            return runs
+            return run_finders_cached(images, finders, out, tag, reuse, args.weights, cfg,
+                                      args.cores)
 
         runs = runs_of(inputs)
         published = published_fluxes(real, runs_of, tmp) if not args.no_published else None
