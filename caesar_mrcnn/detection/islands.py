@@ -13,10 +13,7 @@ An island that lies mostly (``JOIN_FRACTION`` of its pixels) inside the box of a
 or ``extended-multisland`` entry, or within ``JOIN_GAP_BEAMS`` beam FWHM of its mask, is a part
 of that source the network's mask left out (a lobe, a core between two lobes, a lobe's faint
 tip beyond a gap under 3σ): :func:`attach_islands` joins it to that entry's mask instead of
-making it an entry of its own, keeping one entry per radio galaxy. A resolved island (class
-``extended``, below) reaches farther: it joins the nearest extended entry whose mask lies
-within one entry size (the larger side of the entry's box), as a lobe's faint piece does; a
-compact island there is more often a neighbouring source, and stays an entry.
+making it an entry of its own, keeping one entry per radio galaxy.
 
 An island entry has no network probabilities (``score`` and the ``p_<class>`` columns are NaN
 in the catalogue, ``flag_island`` is set). Its class follows from its area at the flood level
@@ -215,37 +212,6 @@ def _touches(a: Annotation, b: Annotation) -> bool:
                  & b.mask[cy0 - by0:cy1 - by0, cx0 - bx0:cx1 - bx0]).any())
 
 
-def _gap(island: Annotation, entry: Annotation) -> float:
-    """Smallest distance (pixels) between a pixel of ``island`` and one of ``entry``."""
-    y0 = min(island.bbox[0], entry.bbox[0])
-    x0 = min(island.bbox[1], entry.bbox[1])
-    y1 = max(island.bbox[2], entry.bbox[2])
-    x1 = max(island.bbox[3], entry.bbox[3])
-    canvas = np.ones((y1 - y0, x1 - x0), dtype=bool)
-    iy0, ix0, iy1, ix1 = island.bbox
-    canvas[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] &= ~island.mask
-    dist = ndimage.distance_transform_edt(canvas)
-    ey0, ex0, ey1, ex1 = entry.bbox
-    return float(dist[ey0 - y0:ey1 - y0, ex0 - x0:ex1 - x0][entry.mask].min())
-
-
-def _nearest_within_size(island: Annotation, entries: Sequence[Annotation]) -> int:
-    """Index of the entry nearest ``island`` among those it lies within one entry size of
-    (the larger side of the entry's box), or -1."""
-    best, best_gap = -1, math.inf
-    iy0, ix0, iy1, ix1 = island.bbox
-    for k, e in enumerate(entries):
-        size = max(e.bbox[2] - e.bbox[0], e.bbox[3] - e.bbox[1])
-        # boxes farther apart than the size cannot be within it: skip the distance map
-        if (iy0 > e.bbox[2] + size or iy1 < e.bbox[0] - size
-                or ix0 > e.bbox[3] + size or ix1 < e.bbox[1] - size):
-            continue
-        gap = _gap(island, e)
-        if gap <= size and gap < best_gap:
-            best, best_gap = k, gap
-    return best
-
-
 def attach_islands(objects: Sequence[Annotation], islands: Sequence[Annotation],
                    gap_pix: float = 0.0, join_fraction: float = JOIN_FRACTION
                    ) -> tuple[list[Annotation], list[Annotation]]:
@@ -253,8 +219,7 @@ def attach_islands(objects: Sequence[Annotation], islands: Sequence[Annotation],
 
     An island belongs to an ``extended`` or ``extended-multisland`` entry when at least
     ``join_fraction`` of its pixels lie inside the entry's box, or when it comes within
-    ``gap_pix`` pixels of the entry's mask; an ``extended`` island also when it comes within
-    one entry size of the mask (the nearest such entry; module doc).
+    ``gap_pix`` pixels of the entry's mask (module doc).
 
     Parameters
     ----------
@@ -295,9 +260,6 @@ def attach_islands(objects: Sequence[Annotation], islands: Sequence[Annotation],
         if best < 0 or best_in < join_fraction * isl.area:
             grown = _grown(isl, gap_pix)  # once per island, whatever the number of entries
             best = next((i for i in extended if _touches(grown, objects[i])), -1)
-        if best < 0 and isl.category == "extended":
-            best = _nearest_within_size(isl, [objects[i] for i in extended])
-            best = extended[best] if best >= 0 else -1
         if best >= 0:
             joined.setdefault(best, []).append(isl)
         else:

@@ -146,24 +146,6 @@ def test_islands_inside_an_extended_box_join_it():
     assert rest == [core] and objects[0].attrs.get("islands_joined") is None
 
 
-def test_an_extended_island_joins_within_the_size_of_an_extended_entry():
-    """A resolved island (a lobe's faint piece) joins the nearest extended entry it lies
-    within one entry size of, however far beyond the gap; a compact one does not."""
-    host = _box_object("extended", 10, 10, 30, 40)  # 30 px across
-    lobe = Annotation("extended", (50, 20, 58, 30), np.ones((8, 10), bool), {"origin": "island"})
-    point = Annotation("compact", (50, 20, 58, 30), np.ones((8, 10), bool), {"origin": "island"})
-    far = Annotation("extended", (72, 20, 80, 30), np.ones((8, 10), bool), {"origin": "island"})
-    objects, rest = attach_islands([host], [lobe, point, far], gap_pix=4.0)
-    assert rest == [point, far]  # 21 px from the mask: within 30; 43 px: not
-    assert objects[0].attrs["islands_joined"] == 1
-    assert objects[0].area == host.area + lobe.area and objects[0].bbox == (10, 10, 58, 40)
-    # of two extended entries within reach, the nearer takes it
-    other = _box_object("extended", 64, 0, 96, 60)
-    objects, rest = attach_islands([host, other], [lobe], gap_pix=4.0)
-    assert rest == [] and objects[1].attrs["islands_joined"] == 1
-    assert "islands_joined" not in objects[0].attrs
-
-
 def test_infer_reports_what_a_blind_network_leaves_out(sky, tmp_path):
     """A network that sees nothing: the catalogue holds the significant islands, flagged, with
     no network probabilities; with ``islands`` off it is empty."""
