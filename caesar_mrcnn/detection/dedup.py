@@ -4,7 +4,9 @@ The detector's non-maximum suppression runs per class, and the merge across tile
 detections of the same source only. So one source can come out twice under two classes, e.g. an
 FR II radio galaxy as ``extended`` with a ``compact`` entry on its hot spot. :func:`deduplicate`
 keeps, of two objects whose masks share at least ``overlap`` of the smaller mask's pixels, the
-larger one; of two of about the same size (within 20 %), the higher-scoring one.
+larger one; of two of about the same size (within 20 %), the higher-scoring one. Given each
+object's brightest pixel, it also drops an object whose brightest pixel lies inside the mask of
+a larger, overlapping extended object (a hot spot drawn mostly outside its galaxy's mask).
 """
 
 from __future__ import annotations
@@ -37,7 +39,11 @@ def _intersections(objects: Sequence[Annotation], boxes: np.ndarray) -> list[tup
     return out
 
 
-def deduplicate(objects: Sequence[Annotation], overlap: float = 0.5) -> list[Annotation]:
+EXTENDED_CLASSES = ("extended", "extended-multisland")
+
+
+def deduplicate(objects: Sequence[Annotation], overlap: float = 0.5,
+                peaks: Sequence[tuple[int, int] | None] | None = None) -> list[Annotation]:
     """Drop objects that mostly lie on another object, whatever the classes.
 
     Parameters
@@ -47,6 +53,12 @@ def deduplicate(objects: Sequence[Annotation], overlap: float = 0.5) -> list[Ann
     overlap : float
         Fraction of the smaller mask's pixels shared with the other mask at or above which the
         two are one source; 1 or more turns the step off.
+    peaks : sequence of (row, column), optional
+        Image pixel of each object's brightest mask pixel. An object whose brightest pixel
+        lies inside the mask of a larger, overlapping ``extended`` or ``extended-multisland``
+        object is a part of that source (a core, a hot spot, a head) however little of its
+        mask they share, and is dropped: kept, its flux density would be counted twice, in
+        its own entry and in the extended one that holds its peak.
 
     Returns
     -------
@@ -64,7 +76,12 @@ def deduplicate(objects: Sequence[Annotation], overlap: float = 0.5) -> list[Ann
     pairs = sorted(_intersections(objects, boxes),
                    key=lambda p: -p[2] / max(min(areas[p[0]], areas[p[1]]), 1))
     for i, j, shared in pairs:
-        if dropped[i] or dropped[j] or shared < overlap * max(min(areas[i], areas[j]), 1):
+        if dropped[i] or dropped[j]:
+            continue
+        if shared < overlap * max(min(areas[i], areas[j]), 1):
+            part = _part_of(objects, peaks, i, j, areas) if peaks is not None else None
+            if part is not None:
+                dropped[part] = True
             continue
         similar = min(areas[i], areas[j]) >= 0.8 * max(areas[i], areas[j])
         if similar:
@@ -73,3 +90,19 @@ def deduplicate(objects: Sequence[Annotation], overlap: float = 0.5) -> list[Ann
             loser = j if areas[i] > areas[j] else i
         dropped[loser] = True
     return [o for o, d in zip(objects, dropped) if not d]
+
+
+def _part_of(objects: Sequence[Annotation], peaks, i: int, j: int,
+             areas: np.ndarray) -> int | None:
+    """Of two overlapping objects, the smaller one when its brightest pixel lies inside the
+    larger one's mask and the larger one is extended; else None."""
+    small, big = (i, j) if areas[i] < areas[j] else (j, i)
+    if areas[small] == areas[big] or objects[big].category not in EXTENDED_CLASSES:
+        return None
+    peak = peaks[small]
+    if peak is None:
+        return None
+    y0, x0, y1, x1 = objects[big].bbox
+    r, c = peak
+    inside = y0 <= r < y1 and x0 <= c < x1 and bool(objects[big].mask[r - y0, c - x0])
+    return small if inside else None

@@ -394,7 +394,7 @@ def infer_image(image_path: str | os.PathLike, *, weights: str | os.PathLike | N
                  len(tiles), len(dets))
         run_meta.update(SKIPEMPT=cfg.skip_empty, NTILES=used, NTILEALL=len(tiles))
         objects = merge_detections(dets, tiles, cfg.match_iou)
-        objects = deduplicate(objects, cfg.dedup_overlap)
+        objects = deduplicate(objects, cfg.dedup_overlap, _peak_pixels(objects, image))
         if cfg.islands:
             objects = _with_islands(objects, image, shape, background, cfg)
             run_meta["NISLANDS"] = sum(o.attrs.get("origin") == "island" for o in objects)
@@ -409,6 +409,23 @@ def infer_image(image_path: str | os.PathLike, *, weights: str | os.PathLike | N
                                      components)
     log.info("%s: %d sources", image_path, len(objects))
     return InferResult(objects, table, used, written, components)
+
+
+def _peak_pixels(objects: Sequence[Annotation], image: Any) -> list[tuple[int, int] | None]:
+    """Image pixel (row, column) of each object's brightest finite mask pixel (None without
+    one)."""
+    from caesar_mrcnn.io.windows import read_window
+
+    out: list[tuple[int, int] | None] = []
+    for obj in objects:
+        y0, x0, y1, x1 = obj.bbox
+        vals = np.where(obj.mask, read_window(image, y0, y1, x0, x1), np.nan)
+        if not np.isfinite(vals).any():
+            out.append(None)
+            continue
+        r, c = np.unravel_index(np.nanargmax(vals), vals.shape)
+        out.append((y0 + int(r), x0 + int(c)))
+    return out
 
 
 def _with_islands(objects: list[Annotation], image: Any, shape: tuple[int, int],

@@ -41,3 +41,22 @@ def test_overlap_one_turns_it_off():
     a = _disc(shape, 30, 30, 8, "compact", 0.6)
     b = _disc(shape, 30, 30, 8, "extended", 0.9)
     assert deduplicate([a, b], overlap=1.0) == [a, b]
+
+
+def test_a_part_whose_peak_lies_in_an_extended_mask_goes():
+    """A hot spot drawn mostly outside its galaxy's mask (a third of it shared) is a part of
+    the galaxy when its brightest pixel lies inside that mask; a compact neighbour touching
+    the galaxy, brightest outside it, stays; so does a compact source on a compact one."""
+    shape = (100, 100)
+    galaxy = _disc(shape, 50, 50, 20, "extended", 0.7)
+    hotspot = _disc(shape, 72, 50, 4, "compact", 0.95)  # x 68-76: shares x 68-70
+    neighbour = _disc(shape, 50, 75, 6, "compact", 0.9)  # shares a sliver at y 69-70
+    peaks = [(50, 69), (50, 50), (73, 50)]  # hot spot brightest at x 69, inside the galaxy
+    kept = deduplicate([hotspot, galaxy, neighbour], overlap=0.5, peaks=peaks)
+    assert kept == [galaxy, neighbour]
+    assert deduplicate([hotspot, galaxy, neighbour], overlap=0.5) == [hotspot, galaxy, neighbour]
+    # brightest outside the mask: two sources
+    assert deduplicate([hotspot, galaxy], 0.5, peaks=[(50, 74), (50, 50)]) == [hotspot, galaxy]
+    # the larger one compact: no part-of rule
+    core = _disc(shape, 50, 50, 20, "compact", 0.7)
+    assert deduplicate([hotspot, core], 0.5, peaks=[(50, 69), (50, 50)]) == [hotspot, core]
