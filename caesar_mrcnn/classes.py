@@ -16,6 +16,9 @@ CLASS_NAMES: tuple[str, ...] = (
 
 CLASS_IDS: dict[str, int] = {name: i + 1 for i, name in enumerate(CLASS_NAMES)}
 
+EXTENDED_CLASSES: tuple[str, ...] = ("extended", "extended-multisland")
+"""The classes of resolved sources whose parts (islands, hot spots) join them."""
+
 CLASS_COLOURS: dict[str, str] = {
     "spurious": "red",
     "compact": "green",

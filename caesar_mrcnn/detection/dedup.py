@@ -5,8 +5,9 @@ detections of the same source only. So one source can come out twice under two c
 FR II radio galaxy as ``extended`` with a ``compact`` entry on its hot spot. :func:`deduplicate`
 keeps, of two objects whose masks share at least ``overlap`` of the smaller mask's pixels, the
 larger one; of two of about the same size (within 20 %), the higher-scoring one. Given each
-object's brightest pixel, it also drops an object whose brightest pixel lies inside the mask of
-a larger, overlapping extended object (a hot spot drawn mostly outside its galaxy's mask).
+object's brightest pixel, an object whose brightest pixel lies inside the mask of a larger,
+overlapping extended object (a hot spot drawn mostly outside its galaxy's mask) is joined to
+that object.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from caesar_mrcnn.classes import EXTENDED_CLASSES
 from caesar_mrcnn.data.dataset import Annotation
+from caesar_mrcnn.detection.merge import union_annotation
 
 
 def _intersections(objects: Sequence[Annotation], boxes: np.ndarray) -> list[tuple[int, int, int]]:
@@ -39,9 +42,6 @@ def _intersections(objects: Sequence[Annotation], boxes: np.ndarray) -> list[tup
     return out
 
 
-EXTENDED_CLASSES = ("extended", "extended-multisland")
-
-
 def deduplicate(objects: Sequence[Annotation], overlap: float = 0.5,
                 peaks: Sequence[tuple[int, int] | None] | None = None) -> list[Annotation]:
     """Drop objects that mostly lie on another object, whatever the classes.
@@ -57,13 +57,15 @@ def deduplicate(objects: Sequence[Annotation], overlap: float = 0.5,
         Image pixel of each object's brightest mask pixel. An object whose brightest pixel
         lies inside the mask of a larger, overlapping ``extended`` or ``extended-multisland``
         object is a part of that source (a core, a hot spot, a head) however little of its
-        mask they share, and is dropped: kept, its flux density would be counted twice, in
-        its own entry and in the extended one that holds its peak.
+        mask they share: its mask joins the extended object's (which keeps its class, score
+        and probabilities) and it is no entry of its own. Kept apart, its flux density would
+        be counted twice, in its own entry and in the extended one that holds its peak.
 
     Returns
     -------
     list of Annotation
-        The kept objects, in their original order.
+        The kept objects, in their original order (those that took in parts, with the
+        united mask).
     """
     objects = list(objects)
     if overlap >= 1.0 or len(objects) < 2:
@@ -72,6 +74,7 @@ def deduplicate(objects: Sequence[Annotation], overlap: float = 0.5,
     areas = np.array([o.area for o in objects], dtype=np.int64)
     scores = np.array([float(o.attrs.get("score", 0.0)) for o in objects])
     dropped = np.zeros(len(objects), dtype=bool)
+    parts: dict[int, list[int]] = {}
     # strongest claims first: the pair sharing the largest fraction of its smaller mask
     pairs = sorted(_intersections(objects, boxes),
                    key=lambda p: -p[2] / max(min(areas[p[0]], areas[p[1]]), 1))
@@ -82,6 +85,7 @@ def deduplicate(objects: Sequence[Annotation], overlap: float = 0.5,
             part = _part_of(objects, peaks, i, j, areas) if peaks is not None else None
             if part is not None:
                 dropped[part] = True
+                parts.setdefault(j if part == i else i, []).append(part)
             continue
         similar = min(areas[i], areas[j]) >= 0.8 * max(areas[i], areas[j])
         if similar:
@@ -89,6 +93,12 @@ def deduplicate(objects: Sequence[Annotation], overlap: float = 0.5,
         else:
             loser = j if areas[i] > areas[j] else i
         dropped[loser] = True
+    for host, members in parts.items():
+        if dropped[host]:  # the host itself went to a third object: so do its parts
+            continue
+        entry = objects[host]
+        objects[host] = union_annotation([entry, *(objects[k] for k in members)],
+                                         entry.category, **entry.attrs)
     return [o for o, d in zip(objects, dropped) if not d]
 
 

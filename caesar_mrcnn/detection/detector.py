@@ -64,7 +64,7 @@ class ModelPredictor:
         self.min_score = min_score
         self._graphs: dict[tuple, Any] = {} if graphs is None else graphs
 
-    def keeping(self, min_score: float) -> "ModelPredictor":
+    def keeping(self, min_score: float) -> ModelPredictor:
         """The same model (and traced graphs) returning only detections that can reach
         ``min_score``; the threshold is a graph input, so no threshold retraces."""
         return ModelPredictor(self.model, min_score, self._graphs)

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from caesar_mrcnn.classes import EXTENDED_CLASSES
 from caesar_mrcnn.data.dataset import Annotation
 from caesar_mrcnn.detection.signal_tiles import FLOOD_SNR, signal_map
 from caesar_mrcnn.io.windows import read_window
@@ -54,8 +55,6 @@ JOIN_FRACTION = 0.5
 JOIN_GAP_BEAMS = 2.0
 """Largest gap (beam FWHM) between an island and an extended entry's mask that joins them."""
 
-EXTENDED_CLASSES = ("extended", "extended-multisland")
-"""Classes of the entries an island can join."""
 
 _EIGHT = np.ones((3, 3), dtype=bool)
 

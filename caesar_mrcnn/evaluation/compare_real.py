@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
+from caesar_mrcnn.classes import EXTENDED_CLASSES
 from caesar_mrcnn.errors import ConfigError, DatasetError
 from caesar_mrcnn.evaluation import finders as finder_runs
 from caesar_mrcnn.evaluation import reference as ref
@@ -35,7 +36,6 @@ from caesar_mrcnn.evaluation import reference as ref
 log = logging.getLogger(__name__)
 
 FINDERS = finder_runs.FINDERS
-EXTENDED_CLASSES = ("extended", "extended-multisland")
 finder_rows, row_names = finder_runs.finder_rows, finder_runs.row_names
 
 @dataclass

@@ -43,9 +43,10 @@ def test_overlap_one_turns_it_off():
     assert deduplicate([a, b], overlap=1.0) == [a, b]
 
 
-def test_a_part_whose_peak_lies_in_an_extended_mask_goes():
+def test_a_part_whose_peak_lies_in_an_extended_mask_joins_it():
     """A hot spot drawn mostly outside its galaxy's mask (a third of it shared) is a part of
-    the galaxy when its brightest pixel lies inside that mask; a compact neighbour touching
+    the galaxy when its brightest pixel lies inside that mask, and joins it; a compact
+    neighbour touching
     the galaxy, brightest outside it, stays; so does a compact source on a compact one."""
     shape = (100, 100)
     galaxy = _disc(shape, 50, 50, 20, "extended", 0.7)
@@ -53,7 +54,10 @@ def test_a_part_whose_peak_lies_in_an_extended_mask_goes():
     neighbour = _disc(shape, 50, 75, 6, "compact", 0.9)  # shares a sliver at y 69-70
     peaks = [(50, 69), (50, 50), (73, 50)]  # hot spot brightest at x 69, inside the galaxy
     kept = deduplicate([hotspot, galaxy, neighbour], overlap=0.5, peaks=peaks)
-    assert kept == [galaxy, neighbour]
+    assert len(kept) == 2 and kept[1] is neighbour
+    # the hot spot's mask joins the galaxy's, which keeps its class and score
+    assert kept[0].category == "extended" and kept[0].attrs["score"] == 0.7
+    assert kept[0].area == (galaxy.full_mask(shape) | hotspot.full_mask(shape)).sum()
     assert deduplicate([hotspot, galaxy, neighbour], overlap=0.5) == [hotspot, galaxy, neighbour]
     # brightest outside the mask: two sources
     assert deduplicate([hotspot, galaxy], 0.5, peaks=[(50, 74), (50, 50)]) == [hotspot, galaxy]
