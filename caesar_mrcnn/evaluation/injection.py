@@ -62,6 +62,53 @@ def images_with_beam(real: Path) -> tuple[list[Path], list[str]]:
     return out, skipped
 
 
+def add_injection_arguments(parser, *, what: str, per_image: int, out: str) -> None:
+    """The options both injection benchmarks take: seeds, images, finders, caching.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    what : str
+        What the seed draws (its help text).
+    per_image : int
+        Default of ``--per-image``.
+    out : str
+        Default output folder.
+    """
+    parser.add_argument("--seed", required=True,
+                        help=f"seed of {what}; a comma-separated list pools one injected copy "
+                             "of each image per seed")
+    parser.add_argument("--per-image", type=int, default=per_image,
+                        help="injections per image, at most")
+    parser.add_argument("--real", type=Path, default=None,
+                        help="real-data folder (default $CAESAR_REAL_DATA or ../shared/real)")
+    parser.add_argument("--weights", default=None, metavar="FILE",
+                        help="caesar-mrcnn detector file (default: the shipped detector)")
+    parser.add_argument("--finders", default="caesar-mrcnn,aegean,pybdsf")
+    parser.add_argument("--images", default=None,
+                        help="comma-separated substrings: only images whose name holds one")
+    parser.add_argument("--cores", type=int, default=1,
+                        help="processes for Aegean and PyBDSF")
+    parser.add_argument("--out", type=Path, default=Path(out), help="output folder")
+    parser.add_argument("--reuse", default="", metavar="FINDERS",
+                        help="comma-separated finders whose catalogues a previous run wrote "
+                             "under --out for the same injected images are read instead of "
+                             "running them again")
+
+
+def chosen_images(args, parser) -> tuple[list[Path], list[str]]:
+    """The images ``--real`` and ``--images`` select (see :func:`images_with_beam`); a
+    parser error when none is left."""
+    real = args.real or default_real_dir()
+    paths, skipped = images_with_beam(real)
+    if args.images:
+        keys = args.images.split(",")
+        paths = [q for q in paths if any(k in q.name for k in keys)]
+    if not paths:
+        parser.error(f"no real image with a beam under {real}; give --real DIR")
+    return paths, skipped
+
+
 def image_plane(data: np.ndarray) -> np.ndarray:
     """The 2-D view of a (1, 1, ny, nx) or (ny, nx) array (writes go through to ``data``)."""
     while data.ndim > 2:

@@ -51,9 +51,10 @@ from scipy import ndimage
 from caesar_mrcnn.evaluation import compare_real as cr
 from caesar_mrcnn.evaluation.finders import CAESAR_COMPONENTS
 from caesar_mrcnn.evaluation.injection import (
+    add_injection_arguments,
     busy_pixels,
+    chosen_images,
     default_real_dir,
-    images_with_beam,
     robust_dex,
     run_finders_cached,
     write_injected,
@@ -266,33 +267,13 @@ def published_fluxes(real: Path, runs_of, tmp: str) -> Table:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seed", required=True,
-                   help="seed of positions, shapes, fluxes; a comma-separated list pools "
-                        "one injected copy of each image per seed")
-    p.add_argument("--per-image", type=int, default=30, help="injections per image, at most")
-    p.add_argument("--real", type=Path, default=None,
-                   help="real-data folder (default $CAESAR_REAL_DATA or ../shared/real)")
-    p.add_argument("--weights", default=None, metavar="FILE",
-                   help="caesar-mrcnn detector file (default: the shipped detector)")
-    p.add_argument("--finders", default="caesar-mrcnn,aegean,pybdsf")
-    p.add_argument("--images", default=None,
-                   help="comma-separated substrings: only images whose name holds one")
-    p.add_argument("--cores", type=int, default=1, help="processes for Aegean and PyBDSF")
-    p.add_argument("--out", type=Path, default=Path("inject_real"), help="output folder")
+    add_injection_arguments(p, what="positions, shapes, fluxes", per_image=30, out="inject_real")
     p.add_argument("--no-published", action="store_true",
                    help="skip the LoTSS-DR1 published-flux comparison")
-    p.add_argument("--reuse", default="", metavar="FINDERS",
-                   help="comma-separated finders whose catalogues a previous run (same seed, "
-                        "same --out) wrote are read instead of running them again")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    paths, skipped = chosen_images(args, p)
     real = args.real or default_real_dir()
-    paths, skipped = images_with_beam(real)
-    if args.images:
-        keys = args.images.split(",")
-        paths = [q for q in paths if any(k in q.name for k in keys)]
-    if not paths:
-        p.error(f"no real image with a beam under {real}; give --real DIR")
     finders = args.finders.split(",")
     reuse = set(args.reuse.split(",")) - {""}
     seeds = [int(v) for v in str(args.seed).split(",")]
