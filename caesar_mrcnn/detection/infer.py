@@ -394,7 +394,8 @@ def infer_image(image_path: str | os.PathLike, *, weights: str | os.PathLike | N
                  len(tiles), len(dets))
         run_meta.update(SKIPEMPT=cfg.skip_empty, NTILES=used, NTILEALL=len(tiles))
         objects = merge_detections(dets, tiles, cfg.match_iou)
-        objects = deduplicate(objects, cfg.dedup_overlap, _peak_pixels(objects, image))
+        if cfg.dedup_overlap < 1.0:
+            objects = deduplicate(objects, cfg.dedup_overlap, _peak_pixels(objects, image))
         if cfg.islands:
             objects = _with_islands(objects, image, shape, background, cfg)
             run_meta["NISLANDS"] = sum(o.attrs.get("origin") == "island" for o in objects)
