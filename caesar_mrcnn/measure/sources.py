@@ -198,6 +198,15 @@ SEED_NSIGMA = 5.0
 many rms (the detection threshold of a seed, as for the peaks of a compact fit)."""
 
 
+_EIGHT = np.ones((3, 3), dtype=bool)
+
+
+def _image_islands(mask: np.ndarray, snr: np.ndarray) -> tuple[np.ndarray, int]:
+    """8-connected islands of the mask's pixels at ``ISLAND_NSIGMA`` or more."""
+    return ndimage.label(mask & (np.nan_to_num(snr, nan=-np.inf) >= ISLAND_NSIGMA),
+                         structure=_EIGHT)
+
+
 def island_parts(mask: np.ndarray, snr: np.ndarray) -> tuple[np.ndarray, int]:
     """The components of a mask that is not fitted: the image's own islands inside it.
 
@@ -221,10 +230,8 @@ def island_parts(mask: np.ndarray, snr: np.ndarray) -> tuple[np.ndarray, int]:
         Part of each mask pixel, 1..n (0 outside the mask).
     n : int
     """
-    eight = np.ones((3, 3), dtype=bool)
-    regions, nreg = ndimage.label(mask, structure=eight)
-    bright = mask & (np.nan_to_num(snr, nan=-np.inf) >= ISLAND_NSIGMA)
-    islands, nisl = ndimage.label(bright, structure=eight)
+    regions, nreg = ndimage.label(mask, structure=_EIGHT)
+    islands, nisl = _image_islands(mask, snr)
     seeded = np.zeros(nisl + 1, dtype=bool)
     if nisl:
         peaks = ndimage.maximum(np.nan_to_num(snr, nan=-np.inf), islands,
@@ -257,7 +264,7 @@ def _island_components(ann: Annotation, image: Any, bkg: float, rms: float,
     pix = read_window(image, y0, y1, x0, x1).astype(np.float64) - bkg
     snr = pix / rms if rms > 0 and math.isfinite(rms) else np.full(pix.shape, np.nan)
     labels, n = island_parts(ann.mask, snr)
-    bright = np.nan_to_num(snr, nan=-np.inf) >= ISLAND_NSIGMA
+    islands, _ = _image_islands(ann.mask, snr)
     rows = []
     for k in range(1, n + 1):
         part = (labels == k) & np.isfinite(pix)
@@ -266,12 +273,13 @@ def _island_components(ann: Annotation, image: Any, bkg: float, rms: float,
             continue
         vals = pix[ys, xs]
         # the centroid of the part's brightest island alone: its noise pixels and noise
-        # islands would pull it towards the middle of the mask
+        # islands would pull it towards the middle of the mask (a part's brightest island
+        # lies wholly in it: a seeded one is a part's core, and any other is in a part of
+        # its own)
         cy, cx = ys, xs
-        if (part & bright).any():
-            isl, _ = ndimage.label(part & bright, structure=np.ones((3, 3), dtype=bool))
-            top = np.argmax(vals)
-            cy, cx = np.nonzero(isl == isl[ys[top], xs[top]])
+        top = islands[ys[np.argmax(vals)], xs[np.argmax(vals)]]
+        if top:
+            cy, cx = np.nonzero(islands == top)
         w = np.clip(pix[cy, cx], 0.0, None)
         w = w / w.sum() if w.sum() > 0 else np.full(w.size, 1.0 / w.size)
         flux = vals.sum() / beam_area_pix if beam_area_pix else math.nan
