@@ -45,8 +45,9 @@ class FitRules:
     max_components: int = 4
     gaussian_chi2: float = 1.5
     """An extended-class entry of one island is measured as Gaussians when the mean squared
-    residual of their fit over the island is below this many rms² (its island is Gaussian
-    within the noise); otherwise by the sum of its mask."""
+    residual of their fit over the island is below this many rms² and no residual pixel
+    reaches ``peak_nsigma`` rms (its island is Gaussian within the noise); otherwise by the
+    sum of its mask."""
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,8 @@ def fit_island(ann: Annotation, image: Any, shape: tuple[int, int], background,
         Beam covariance in pixels² (:func:`caesar_mrcnn.measure.deconvolve.beam_cov_pix`).
     max_chi2 : float, optional
         Refuse the fit (None) when the mean squared residual over the island exceeds this many
-        times the rms²: the island is not a sum of Gaussians.
+        times the rms², or when a residual pixel of the island reaches ``peak_nsigma`` rms:
+        the island is not a sum of Gaussians.
 
     Returns
     -------
@@ -268,6 +270,9 @@ def fit_island(ann: Annotation, image: Any, shape: tuple[int, int], background,
                     for c in comps)
         resid = (vals - model)[on_island]
         if resid.size == 0 or np.mean(resid ** 2) > max_chi2 * noise ** 2:
+            return None
+        # a mean over a large faint island hides a compact source the Gaussians leave out
+        if np.any(resid > rules.peak_nsigma * rms[ys, xs][on_island]):
             return None
     out = [_with_rms(c, rms, wy0, wx0, r) for c, r in zip(comps, resolved)]
     return sorted(out, key=lambda f: -f.fit.peak)

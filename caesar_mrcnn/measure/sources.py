@@ -196,6 +196,8 @@ ISLAND_NSIGMA = 3.0
 SEED_NSIGMA = 5.0
 """An island of the image is a component of its own when its brightest pixel reaches this
 many rms (the detection threshold of a seed, as for the peaks of a compact fit)."""
+MAX_ISLAND_PEAKS = 16
+"""Most pieces one island of an unfitted entry is cut into (its brightest peaks)."""
 
 
 _EIGHT = np.ones((3, 3), dtype=bool)
@@ -207,15 +209,71 @@ def _image_islands(mask: np.ndarray, snr: np.ndarray) -> tuple[np.ndarray, int]:
                          structure=_EIGHT)
 
 
-def island_parts(mask: np.ndarray, snr: np.ndarray) -> tuple[np.ndarray, int]:
+def _island_cores(mask: np.ndarray, snr: np.ndarray, beam_fwhm: float | None
+                  ) -> tuple[np.ndarray, int, np.ndarray]:
+    """The seeded islands of a mask, each cut between its separate peaks.
+
+    A seeded island (``ISLAND_NSIGMA``, with a pixel at ``SEED_NSIGMA``) holding several peaks
+    that are components of their own by the rules of the Gaussian fits
+    (:func:`caesar_mrcnn.measure.components.find_peaks`: ``SEED_NSIGMA`` or more, a beam FWHM
+    apart, a dip of ``FitRules.dip_nsigma`` between them) is cut along the watershed of the
+    image between those peaks; without ``beam_fwhm`` no island is cut.
+
+    Returns
+    -------
+    cores : int ndarray
+        Core of each pixel, 1..m (0 outside every seeded island).
+    m : int
+    cut : bool ndarray, shape ``(m + 1,)``
+        Whether core k is a piece of a cut island (``cut[0]`` unused).
+    """
+    from skimage.segmentation import watershed
+
+    from caesar_mrcnn.measure.components import FitRules, find_peaks
+
+    islands, nisl = _image_islands(mask, snr)
+    cores = np.zeros(mask.shape, dtype=np.int64)
+    cut = [False]
+    if not nisl:
+        return cores, 0, np.asarray(cut)
+    vals = np.nan_to_num(snr, nan=-np.inf)
+    peaks = ndimage.maximum(vals, islands, index=np.arange(1, nisl + 1))
+    rules = FitRules(peak_nsigma=SEED_NSIGMA, max_components=MAX_ISLAND_PEAKS)
+    unit = np.ones(mask.shape)
+    m = 0
+    for i, box in enumerate(ndimage.find_objects(islands), start=1):
+        if box is None or peaks[i - 1] < SEED_NSIGMA:
+            continue
+        island = islands[box] == i
+        tops = (find_peaks(snr[box], unit[box], island, beam_fwhm, rules)
+                if beam_fwhm and beam_fwhm > 0 else [])
+        if len(tops) <= 1:
+            m += 1
+            cores[box][island] = m
+            cut.append(False)
+            continue
+        markers = np.zeros(island.shape, dtype=np.int64)
+        for k, (r, c) in enumerate(tops, start=1):
+            markers[r, c] = k
+        basins = watershed(-np.where(island, vals[box], 0.0), markers, mask=island)
+        cores[box][island] = basins[island] + m
+        m += len(tops)
+        cut += [True] * len(tops)
+    return cores, m, np.asarray(cut)
+
+
+def island_parts(mask: np.ndarray, snr: np.ndarray, beam_fwhm: float | None = None
+                 ) -> tuple[np.ndarray, int]:
     """The components of a mask that is not fitted: the image's own islands inside it.
 
     Each 8-connected region of the mask is split between the islands of the image it holds
-    (pixels at ``ISLAND_NSIGMA`` or more, with a pixel at ``SEED_NSIGMA``): its other pixels
-    join the nearest such island, so the parts still cover the mask and their fluxes sum to
-    the entry's. A region that holds at most one such island stays whole. The detector may
-    draw one mask over sources that are apart in the image (a bridge of noise, a neighbour
-    grouped in), and the catalogue must still list each of them.
+    (pixels at ``ISLAND_NSIGMA`` or more, with a pixel at ``SEED_NSIGMA``), and an island with
+    several separate peaks between those peaks (:func:`_island_cores`, given ``beam_fwhm``):
+    the region's other pixels join the nearest core, so the parts still cover the mask and
+    their fluxes sum to the entry's. A region that holds at most one core stays whole. The
+    detector may draw one mask over sources that are apart in the image (a bridge of noise, a
+    neighbour grouped in) or over a compact source sitting on diffuse emission, and the
+    catalogue must still list each of them.
 
     Parameters
     ----------
@@ -223,6 +281,8 @@ def island_parts(mask: np.ndarray, snr: np.ndarray) -> tuple[np.ndarray, int]:
         The entry's mask (its bounding box).
     snr : ndarray
         Background-subtracted pixels over the local rms, same shape (NaN where blank).
+    beam_fwhm : float, optional
+        Beam FWHM (pixels): the least separation of two peaks of one island.
 
     Returns
     -------
@@ -230,40 +290,59 @@ def island_parts(mask: np.ndarray, snr: np.ndarray) -> tuple[np.ndarray, int]:
         Part of each mask pixel, 1..n (0 outside the mask).
     n : int
     """
+    labels, n, _, _ = _parts(mask, snr, beam_fwhm)
+    return labels, n
+
+
+def _parts(mask: np.ndarray, snr: np.ndarray, beam_fwhm: float | None
+           ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """:func:`island_parts`, with the core of each part (its label where the part's core
+    is, 0 elsewhere) and whether that core was cut from a larger island (by part, index 0
+    unused)."""
     regions, nreg = ndimage.label(mask, structure=_EIGHT)
-    islands, nisl = _image_islands(mask, snr)
-    seeded = np.zeros(nisl + 1, dtype=bool)
-    if nisl:
-        peaks = ndimage.maximum(np.nan_to_num(snr, nan=-np.inf), islands,
-                                index=np.arange(1, nisl + 1))
-        seeded[1:] = np.asarray(peaks) >= SEED_NSIGMA
+    cores, _, cut = _island_cores(mask, snr, beam_fwhm)
     out = np.zeros(mask.shape, dtype=np.int64)
+    part_core = np.zeros(mask.shape, dtype=np.int64)
+    part_cut = [False]
     n = 0
     for r in range(1, nreg + 1):
         region = regions == r
-        ids = [i for i in np.unique(islands[region]) if seeded[i]]
+        ids = [int(i) for i in np.unique(cores[region]) if i]
         if len(ids) <= 1:
             n += 1
             out[region] = n
+            if ids:
+                part_core[cores == ids[0]] = n
+            part_cut.append(bool(ids) and bool(cut[ids[0]]))
             continue
         core = np.zeros(mask.shape, dtype=np.int64)
         for k, i in enumerate(ids, start=n + 1):
-            core[islands == i] = k
+            core[cores == i] = k
+            part_cut.append(bool(cut[i]))
         _, (iy, ix) = ndimage.distance_transform_edt(core == 0, return_indices=True)
         out[region] = core[iy[region], ix[region]]
+        part_core += core
         n += len(ids)
-    return out, n
+    return out, n, part_core, np.asarray(part_cut)
 
 
 def _island_components(ann: Annotation, image: Any, bkg: float, rms: float,
-                       beam_area_pix: float) -> list[tuple[float, ...]]:
+                       beam_area_pix: float, rms_map: np.ndarray | None = None
+                       ) -> list[tuple[float, ...]]:
     """``(x, y, peak, flux, err_flux)`` of each part of a mask (:func:`island_parts`; pixels,
     Jy/beam, Jy): the flux-weighted centroid of the part's island (of the whole part where it
-    has no pixel at ``ISLAND_NSIGMA``), its brightest pixel and its sum over the beam area."""
+    has no pixel at ``ISLAND_NSIGMA``; of its pixels at half its peak or more where the part
+    was cut from an island between peaks), its brightest pixel and its sum over the beam
+    area. The islands are judged on ``rms_map`` (the local rms over the box) when given, else
+    on ``rms``, the entry's; the fluxes and their errors use ``bkg`` and ``rms``, as the
+    entry's do, so that the parts sum to it."""
     y0, x0, y1, x1 = ann.bbox
     pix = read_window(image, y0, y1, x0, x1).astype(np.float64) - bkg
-    snr = pix / rms if rms > 0 and math.isfinite(rms) else np.full(pix.shape, np.nan)
-    labels, n = island_parts(ann.mask, snr)
+    noise = np.full(pix.shape, rms) if rms_map is None else np.asarray(rms_map, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = np.where((noise > 0) & np.isfinite(noise), pix / noise, np.nan)
+    labels, n, cores, cut = _parts(ann.mask, snr,
+                                   beam_fwhm_pix(beam_area_pix) if beam_area_pix else None)
     islands, _ = _image_islands(ann.mask, snr)
     rows = []
     for k in range(1, n + 1):
@@ -275,10 +354,14 @@ def _island_components(ann: Annotation, image: Any, bkg: float, rms: float,
         # the centroid of the part's brightest island alone: its noise pixels and noise
         # islands would pull it towards the middle of the mask (a part's brightest island
         # lies wholly in it: a seeded one is a part's core, and any other is in a part of
-        # its own)
+        # its own); a piece of a cut island reaches down into the emission it shares with
+        # its neighbours, so only its pixels at half its peak or more place it
         cy, cx = ys, xs
         top = islands[ys[np.argmax(vals)], xs[np.argmax(vals)]]
-        if top:
+        if cut[k]:
+            core = (cores == k) & np.isfinite(pix)
+            cy, cx = np.nonzero(core & (pix >= 0.5 * pix[core].max()))
+        elif top:
             cy, cx = np.nonzero(islands == top)
         w = np.clip(pix[cy, cx], 0.0, None)
         w = w / w.sum() if w.sum() > 0 else np.full(w.size, 1.0 / w.size)
@@ -455,15 +538,16 @@ def measure_catalogs(objects: list[Annotation], image: Any, shape: tuple[int, in
                                 dtype=bool),
     }
     ctable = _component_table(objects, image, comps, jacs, bkg, rms, names, wcs,
-                              beam_area_pix, meta)
+                              beam_area_pix, meta, background)
     cols["n_components"] = np.bincount(np.asarray(ctable["source_index"], dtype=np.int64),
                                        minlength=n)
     return source_table(cols, meta), ctable
 
 
 def _component_table(objects, image, comps, jacs, bkg, rms, names, wcs, beam_area_pix,
-                     meta) -> Table:
-    """One row per fitted component of a fitted entry, per mask island of any other entry."""
+                     meta, background) -> Table:
+    """One row per fitted component of a fitted entry, per mask island of any other entry
+    (its islands judged on ``background``'s rms map)."""
     rows: list[dict] = []
     for i, ann in enumerate(objects):
         if comps[i] is not None:
@@ -481,7 +565,9 @@ def _component_table(objects, image, comps, jacs, bkg, rms, names, wcs, beam_are
             continue
         for k, (x, y, pk, flux, err) in enumerate(
                 _island_components(ann, image, float(bkg[i]), float(rms[i]),
-                                   beam_area_pix or 0.0), start=1):
+                                   beam_area_pix or 0.0,
+                                   background.window(*ann.bbox[::2], *ann.bbox[1::2])[1]),
+                start=1):  # bbox (y0, x0, y1, x1) -> window(y0, y1, x0, x1)
             rows.append(dict(source_index=i, component=k, kind="island", x=x, y=y,
                              peak_flux=pk, int_flux=flux, err_int_flux=err,
                              local_rms=float(rms[i]), resolved=False))
