@@ -8,7 +8,8 @@ memory. Background and rms come from sigma-clipped statistics on a coarse grid o
 Conventions
 -----------
 * Pixel coordinates are 0-based (numpy), ``x`` along columns, ``y`` along rows.
-* Fluxes are measured on background-subtracted pixels. Peak in the image unit (Jy/beam).
+* Fluxes are measured on background-subtracted pixels (the background map at each pixel).
+  Peak in the image unit (Jy/beam).
   The island flux density is ``sum(mask pixels) / beam_area_pix`` (Jy), with error
   ``rms * sqrt(npix / beam_area_pix)``; it misses the wings below the mask threshold.
 * Compact single-island sources are also fitted with an elliptical Gaussian over the mask grown
@@ -75,12 +76,13 @@ log = logging.getLogger(__name__)
 # --- measurement ---------------------------------------------------------------------------
 
 
-def _object_moments(ann: Annotation, pix: np.ndarray, bkg: float
+def _object_moments(ann: Annotation, pix: np.ndarray, bkg: np.ndarray
                     ) -> tuple[float, ...]:
-    """Centroids, moments, fluxes of one object; ``pix`` is the bbox window of the image."""
+    """Centroids, moments, fluxes of one object; ``pix`` is the bbox window of the image,
+    ``bkg`` the background map over it."""
     y0, x0, _, _ = ann.bbox
     ys, xs = np.nonzero(ann.mask)
-    vals = pix[ys, xs].astype(np.float64) - bkg
+    vals = pix[ys, xs].astype(np.float64) - bkg[ys, xs]
     finite = np.isfinite(vals)
     ys, xs, vals = ys[finite], xs[finite], vals[finite]
     if vals.size == 0:
@@ -326,19 +328,18 @@ def _parts(mask: np.ndarray, snr: np.ndarray, beam_fwhm: float | None
     return out, n, part_core, np.asarray(part_cut)
 
 
-def _island_components(ann: Annotation, image: Any, bkg: float, rms: float,
-                       beam_area_pix: float, rms_map: np.ndarray | None = None
-                       ) -> list[tuple[float, ...]]:
+def _island_components(ann: Annotation, image: Any, rms: float, beam_area_pix: float,
+                       bkg_map: np.ndarray, rms_map: np.ndarray) -> list[tuple[float, ...]]:
     """``(x, y, peak, flux, err_flux)`` of each part of a mask (:func:`island_parts`; pixels,
     Jy/beam, Jy): the flux-weighted centroid of the part's island (of the whole part where it
     has no pixel at ``ISLAND_NSIGMA``; of its pixels at half its peak or more where the part
     was cut from an island between peaks), its brightest pixel and its sum over the beam
-    area. The islands are judged on ``rms_map`` (the local rms over the box) when given, else
-    on ``rms``, the entry's; the fluxes and their errors use ``bkg`` and ``rms``, as the
-    entry's do, so that the parts sum to it."""
+    area. ``bkg_map`` and ``rms_map`` are the background and rms over the entry's box: the
+    islands are judged on the local rms, the flux errors use ``rms``, the entry's, as the
+    entry's own error does."""
     y0, x0, y1, x1 = ann.bbox
-    pix = read_window(image, y0, y1, x0, x1).astype(np.float64) - bkg
-    noise = np.full(pix.shape, rms) if rms_map is None else np.asarray(rms_map, np.float64)
+    pix = read_window(image, y0, y1, x0, x1).astype(np.float64) - bkg_map
+    noise = np.asarray(rms_map, np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         snr = np.where((noise > 0) & np.isfinite(noise), pix / noise, np.nan)
     labels, n, cores, cut = _parts(ann.mask, snr,
@@ -457,7 +458,8 @@ def measure_catalogs(objects: list[Annotation], image: Any, shape: tuple[int, in
         padded = np.pad(ann.mask, 1)
         grown = ndimage.binary_dilation(padded, eight)
         flag_nan[i] = bool(np.isnan(win[grown]).any())
-        rows[i] = _object_moments(ann, win[1:-1, 1:-1], float(bkg[i]))
+        rows[i] = _object_moments(ann, win[1:-1, 1:-1],
+                                  background.window(y0, y1, x0, x1)[0])
         nislands[i] = ndimage.label(ann.mask, structure=eight)[1]
     xc, yc, xw, yw, cxx, cyy, cxy, peak, total, npix = rows.T
     # the brightest pixel, before a fit replaces the peak: the seed significance
@@ -564,9 +566,8 @@ def _component_table(objects, image, comps, jacs, bkg, rms, names, wcs, beam_are
                     resolved=c.resolved))
             continue
         for k, (x, y, pk, flux, err) in enumerate(
-                _island_components(ann, image, float(bkg[i]), float(rms[i]),
-                                   beam_area_pix or 0.0,
-                                   background.window(*ann.bbox[::2], *ann.bbox[1::2])[1]),
+                _island_components(ann, image, float(rms[i]), beam_area_pix or 0.0,
+                                   *background.window(*ann.bbox[::2], *ann.bbox[1::2])),
                 start=1):  # bbox (y0, x0, y1, x1) -> window(y0, y1, x0, x1)
             rows.append(dict(source_index=i, component=k, kind="island", x=x, y=y,
                              peak_flux=pk, int_flux=flux, err_int_flux=err,
