@@ -243,3 +243,38 @@ def match_masks(truth: Sequence[Annotation], dets: Sequence[Annotation],
         ``quality`` holds the mask IoU of each pair.
     """
     return match_pairs(mask_iou_matrix(truth, dets), iou_threshold)
+
+
+def match_positions(truth_xy: np.ndarray, det_xy: np.ndarray, radius: np.ndarray) -> Matching:
+    """Match detections to truth one-to-one by position (class-agnostic).
+
+    A detection is a candidate for a truth source when it lies within that source's radius;
+    the assignment maximises the number of matches, then their summed closeness
+    ``1 - distance / radius``.
+
+    Parameters
+    ----------
+    truth_xy, det_xy : numpy.ndarray, shape ``(n, 2)``
+        Positions ``(x, y)`` in pixels (NaN never matches).
+    radius : numpy.ndarray, shape ``(n_truth,)``
+        Matching radius of each truth source (pixels), e.g. the larger of the beam FWHM and
+        half the source's major axis, as for the real-image catalogues.
+
+    Returns
+    -------
+    Matching
+        ``quality`` holds ``1 - distance / radius`` of each pair.
+    """
+    t = np.asarray(truth_xy, float).reshape(-1, 2)
+    d = np.asarray(det_xy, float).reshape(-1, 2)
+    r = np.asarray(radius, float).reshape(-1)
+    if t.shape[0] != r.size:
+        raise ValueError(f"{t.shape[0]} truth positions but {r.size} radii")
+    if t.size == 0 or d.size == 0:
+        return match_pairs(sparse.coo_matrix((t.shape[0], d.shape[0])))
+    dist = np.hypot(t[:, None, 0] - d[None, :, 0], t[:, None, 1] - d[None, :, 1])
+    with np.errstate(invalid="ignore"):
+        rows, cols = np.nonzero(dist <= r[:, None])
+    closeness = 1.0 - dist[rows, cols] / r[rows]
+    return match_pairs(sparse.coo_matrix((closeness, (rows, cols)),
+                                         shape=(t.shape[0], d.shape[0])))

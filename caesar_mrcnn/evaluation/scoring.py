@@ -1,8 +1,10 @@
 """Score detections of many images against their ground truth (no model, no files).
 
 :func:`score_detections` is the core of ``caesar-mrcnn evaluate``: it matches each image's
-detections to its truth one-to-one by mask IoU, then computes completeness, reliability,
-classification scores, COCO AP, and position / flux accuracy of matched sources.
+detections to its truth one-to-one by mask IoU (or, with ``match="position"``, by position
+within the larger of the beam FWHM and half the true source's major axis, the rule of the
+real-image comparisons), then computes completeness, reliability, classification scores,
+COCO AP, and position / flux accuracy of matched sources.
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ from caesar_mrcnn.classes import CLASS_NAMES
 from caesar_mrcnn.data.dataset import Annotation, Sample
 from caesar_mrcnn.evaluation import metrics
 from caesar_mrcnn.evaluation.coco_eval import coco_ap
-from caesar_mrcnn.evaluation.matching import error_kinds, match_masks
+from caesar_mrcnn.evaluation.matching import (
+    Matching,
+    error_kinds,
+    match_masks,
+    match_positions,
+)
 
 
 @dataclass
@@ -83,10 +90,54 @@ def position_error_arcsec(truth: Sequence[Annotation], dets: Sequence[Annotation
     return np.where(np.isfinite(sky), sky, pix)
 
 
+def position_radius(truth: Sequence[Annotation], meta: dict) -> np.ndarray:
+    """Matching radius (pixels) of each true source: the larger of the beam FWHM and half its
+    major axis (``meta["bmaj"]`` and ``attrs["major_arcsec"]`` in arcsec, ``meta["dx"]``
+    arcsec/pixel)."""
+    dx = abs(float(meta.get("dx") or np.nan))
+    beam = float(meta.get("bmaj") or np.nan) / dx
+    if not np.isfinite(beam) or beam <= 0:
+        raise ValueError("positional matching needs the beam (bmaj, arcsec) and pixel size "
+                         "(dx, arcsec) in each sample's meta")
+    major = np.nan_to_num(_attr(truth, "major_arcsec") / dx, nan=0.0)
+    return np.maximum(beam, major / 2.0)
+
+
+def _match(truth, dets, meta, match: str, iou_threshold: float):
+    if match == "iou":
+        return match_masks(truth, dets, iou_threshold)
+    if match == "position":
+        return _match_positions(truth, dets, meta)
+    raise ValueError(f"match must be 'iou' or 'position', got {match!r}")
+
+
+def _match_positions(truth, dets, meta) -> Matching:
+    """One-to-one positional matching, sources first: a ``spurious`` truth object (the
+    sidelobe pattern of a bright source, centred on it) is matched only to an entry that no
+    true source takes, so that it never takes its source's entry."""
+    xt, yt = positions(truth)
+    xd, yd = positions(dets)
+    txy, dxy = np.stack([xt, yt], -1), np.stack([xd, yd], -1)
+    radius = position_radius(truth, meta)
+    artefact = np.array([a.category == "spurious" for a in truth], dtype=bool)
+    out_t, out_d, out_q = [], [], []
+    free = np.arange(len(dets))
+    for group in (np.flatnonzero(~artefact), np.flatnonzero(artefact)):
+        m = match_positions(txy[group], dxy[free], radius[group])
+        out_t.append(group[m.truth_idx])
+        out_d.append(free[m.det_idx])
+        out_q.append(m.quality)
+        free = np.setdiff1d(free, free[m.det_idx])
+    t, d, q = (np.concatenate(v) for v in (out_t, out_d, out_q))
+    order = np.argsort(t, kind="stable")
+    return Matching(t[order].astype(np.int64), d[order].astype(np.int64), q[order],
+                    len(truth), len(dets))
+
+
 def score_detections(samples: Sequence[Sample], detections: Sequence[Sequence[Annotation]],
                      iou_threshold: float = 0.5,
                      snr_bins: Sequence[float] = metrics.DEFAULT_SNR_BINS,
-                     confidence: float = 0.95) -> EvaluationResult:
+                     confidence: float = 0.95, match: str = "iou") -> EvaluationResult:
     """Match and score detections against the ground truth of each sample.
 
     Parameters
@@ -98,11 +149,15 @@ def score_detections(samples: Sequence[Sample], detections: Sequence[Sequence[An
         Per sample, in the same order: detections (``attrs["score"]``, and optionally measured
         ``snr``, ``flux_jy`` (Jy), ``x``, ``y``, ``ra``, ``dec``).
     iou_threshold : float
-        Minimum mask IoU of a match.
+        Minimum mask IoU of a match (``match="iou"``).
     snr_bins : sequence of float
         SNR bin edges.
     confidence : float
         Confidence level of the Wilson intervals.
+    match : {"iou", "position"}
+        Match by mask IoU, or by position (:func:`position_radius`; needs ``bmaj`` and ``dx``
+        in each sample's meta; true sources first, then ``spurious`` truth objects with the
+        entries left).
 
     Returns
     -------
@@ -116,7 +171,7 @@ def score_detections(samples: Sequence[Sample], detections: Sequence[Sequence[An
     errors = {"false_detections": {}, "missed": {}}
     for sample, dets in zip(samples, detections):
         truth = sample.annotations
-        m = match_masks(truth, dets, iou_threshold)
+        m = _match(truth, dets, sample.meta, match, iou_threshold)
         for key, objs, kinds in zip(("false_detections", "missed"), (dets, truth),
                                     error_kinds(truth, dets, m)):
             for obj, kind in zip(objs, kinds):
@@ -168,7 +223,10 @@ def score_detections(samples: Sequence[Sample], detections: Sequence[Sequence[An
     n_pairs = len(pair_rows)
     summary = {
         "settings": {"iou_threshold": iou_threshold, "snr_bins": [float(b) for b in snr_bins],
-                     "confidence": confidence, "matching": "one-to-one Hungarian on mask IoU",
+                     "confidence": confidence,
+                     "matching": ("one-to-one Hungarian on mask IoU" if match == "iou" else
+                                  "one-to-one Hungarian on position, within max(beam FWHM, "
+                                  "half the true major axis), sources before artefacts"),
                      "completeness_snr": "true SNR", "reliability_snr": "measured SNR"},
         "counts": {"images": len(samples), "truth": int(t_hit_a.size),
                    "detections": int(d_hit_a.size), "matched": n_pairs},

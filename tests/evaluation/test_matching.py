@@ -112,3 +112,28 @@ def test_error_kinds_of_unmatched_objects():
     assert det_kinds == [None, "fragment", "off source", "off source"]
     assert truth_kinds == [None, "outlined poorly", "undetected"]
     assert error_kinds([], dets, match_masks([], dets)) == (["off source"] * 4, [])
+
+
+def test_positions_match_one_to_one_within_each_radius():
+    from caesar_mrcnn.evaluation.matching import match_positions
+
+    truth = np.array([[10.0, 10.0], [20.0, 10.0], [50.0, 50.0]])
+    radius = np.array([3.0, 3.0, 10.0])
+    # one detection between the first two sources (2.5 px from the first, 7.5 from the
+    # second), one on the second, one 9 px from the third, one on empty sky, one NaN
+    dets = np.array([[12.5, 10.0], [20.0, 10.5], [59.0, 50.0], [90.0, 90.0],
+                     [np.nan, 1.0]])
+    m = match_positions(truth, dets, radius)
+    assert m.truth_idx.tolist() == [0, 1, 2] and m.det_idx.tolist() == [0, 1, 2]
+    np.testing.assert_allclose(m.quality, [1 - 2.5 / 3, 1 - 0.5 / 3, 1 - 9 / 10])
+    assert m.det_matched.tolist() == [True, True, True, False, False]
+    # two detections on one source: one matches, the other is left over
+    m = match_positions(truth[:1], np.array([[10.0, 10.5], [10.0, 9.0]]), radius[:1])
+    assert m.det_idx.tolist() == [0] and m.n_det == 2
+    # more matches beat closer ones: detection 0 is closer to the second source than to the
+    # first, but detection 1 can only be the second's, so the first source takes detection 0
+    m = match_positions(truth[:2], np.array([[15.5, 10.0], [21.0, 10.0]]), np.array([6.0, 6.0]))
+    assert m.det_of_truth().tolist() == [0, 1]
+    assert match_positions(truth, np.zeros((0, 2)), radius).truth_idx.size == 0
+    with pytest.raises(ValueError, match="radii"):
+        match_positions(truth, dets, radius[:2])

@@ -69,6 +69,42 @@ def test_scores_hand_computed(tmp_path):
                            "missed": {"compact": {"undetected": 1}}}
 
 
+def test_scores_by_position(tmp_path):
+    """The same case matched by position (radius: the larger of the beam FWHM and half the
+    true major axis): a detection whose mask covers little of its source's but lies on it
+    is found; one off its source is not, whatever its mask."""
+    samples, dets = case(tmp_path)
+    for s in samples:
+        s.meta.update(bmaj=6.0)  # 3 pixels of 2 arcsec
+    samples[0].annotations[1].attrs["major_arcsec"] = 20.0  # 10 pixels: radius 5
+    dets[0] = [*dets[0],
+               box(29, 29, 2, "compact", score=0.7, snr=6.0, x=30.0, y=30.0),  # 4.9 px off
+               box(40, 40, 3, "compact", score=0.7, snr=6.0, x=41.0, y=41.0)]  # 10.6 px off
+    iou = score_detections(samples, dets, 0.5, (3, 5, 10, 100)).summary
+    pos = score_detections(samples, dets, snr_bins=(3, 5, 10, 100), match="position").summary
+    assert pos["settings"]["matching"].startswith("one-to-one Hungarian on position")
+    # by IoU the small box 4.9 pixels off the extended source matches nothing; by position
+    # the extended source is found by one of its two candidates and the other is unmatched
+    assert iou["counts"]["matched"] == 3 and pos["counts"]["matched"] == 3
+    assert (pos["reliability"]["k"], pos["reliability"]["n"]) == (3, 7)
+    # a sidelobe pattern (a spurious truth object) centred on its bright source never takes
+    # the source's entry; it takes an entry no source claims
+    ring = box(8, 40, 12, "spurious", x=45.5, y=13.5)
+    source = box(12, 44, 4, "compact", snr=500.0, x=45.5, y=13.5)
+    on_source = box(12, 44, 4, "compact", score=0.9, snr=480.0, x=45.6, y=13.4)
+    sample = Sample(tmp_path / "c.fits", SHAPE, [ring, source], {"dx": 2.0, "bmaj": 6.0})
+    res = score_detections([sample], [[on_source]], match="position")
+    assert res.matches[0]["truth_index"] == 1
+    on_ring = box(8, 40, 2, "spurious", score=0.6, snr=5.0, x=47.0, y=13.5)
+    res = score_detections([sample], [[on_ring, on_source]], match="position")
+    assert sorted((r["truth_index"], r["det_index"]) for r in res.matches) == [(0, 0), (1, 1)]
+    with pytest.raises(ValueError, match="bmaj"):
+        samples[1].meta.pop("bmaj")
+        score_detections(samples, dets, match="position")
+    with pytest.raises(ValueError, match="'iou' or 'position'"):
+        score_detections(samples, dets, match="nearest")
+
+
 def test_report_files(tmp_path):
     samples, dets = case(tmp_path)
     res = score_detections(samples, dets, 0.5, (3, 5, 10, 100))
