@@ -295,8 +295,9 @@ def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="score the detector on a labelled dataset "
                                         "(completeness, reliability, COCO AP, confusion)",
                        description="Run the trained detector on a labelled dataset or simulated "
-                                   "fields, match detections to the truth one-to-one by mask IoU, "
-                                   "and write report.json, CSV tables and PNG plots.")
+                                   "fields, match detections to the truth one-to-one by mask IoU "
+                                   "(or by position, --match position), and write report.json, "
+                                   "CSV tables and PNG plots.")
     _add_common_config(p)
     p.add_argument("--data", required=True, metavar="PATH",
                    help="simulated-field folder, COCO JSON or caesar JSON list")
@@ -307,6 +308,9 @@ def _add_evaluate(sub) -> None:
                         "JSON (one image) or a folder of <image stem>.json")
     p.add_argument("--out", required=True, metavar="DIR", help="report folder (created)")
     p.add_argument("--iou", type=float, default=0.5, help="mask IoU of a match (default 0.5)")
+    p.add_argument("--match", choices=("iou", "position"), default="iou",
+                   help="match by mask IoU (default), or by position: an entry within the "
+                        "larger of the beam FWHM and half the true major axis")
     p.add_argument("--snr-bins", default=None, metavar="E1,E2,...",
                    help="SNR bin edges (default 3,5,7,10,20,50,100,1000)")
     p.set_defaults(func=_run_evaluate)
@@ -316,7 +320,8 @@ def _run_evaluate(args) -> int:
     from caesar_mrcnn.evaluation.evaluate import evaluate
 
     evaluate(args.data, args.weights, args.out, iou=args.iou, snr_bins=args.snr_bins,
-             config=args.config, overrides=args.overrides, detections=args.detections)
+             config=args.config, overrides=args.overrides, detections=args.detections,
+             match=args.match)
     return 0
 
 

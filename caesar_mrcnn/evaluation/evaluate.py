@@ -243,7 +243,7 @@ def detect(samples: Sequence[Sample], weights: str | Path | None = None, config=
 def evaluate(data: str | Path, weights: str | Path | None, out: str | Path, iou: float = 0.5,
              snr_bins: str | Sequence[float] | None = None, config: str | Path | None = None,
              overrides: Sequence[str] = (), confidence: float = 0.95,
-             detections: str | Path | None = None) -> EvaluationResult:
+             detections: str | Path | None = None, match: str = "iou") -> EvaluationResult:
     """Detect sources in a labelled dataset (or read earlier detections), score them, and write
     a report folder.
 
@@ -266,6 +266,9 @@ def evaluate(data: str | Path, weights: str | Path | None, out: str | Path, iou:
     detections : path-like, optional
         JSON catalogue(s) written by ``caesar-mrcnn infer --json`` (see
         :func:`detections_for`); scored as they are, without running the detector.
+    match : {"iou", "position"}
+        Match by mask IoU, or by position
+        (:func:`caesar_mrcnn.evaluation.scoring.position_radius`).
 
     Returns
     -------
@@ -274,15 +277,17 @@ def evaluate(data: str | Path, weights: str | Path | None, out: str | Path, iou:
     from caesar_mrcnn.evaluation.report import check_output_folder
 
     iou = check_iou(iou)
+    if match not in ("iou", "position"):
+        raise ConfigError(f"--match {match}: unknown rule; use iou or position")
     bins = parse_snr_bins(snr_bins)
     check_output_folder(out)
     if detections is not None:
         if weights is not None or config is not None or overrides:
             raise ConfigError("--detections: scores detections already made; drop --weights, "
                               "--config and --set, which only apply when detecting")
-        samples = load_truth(data)
+        samples = _checked_for(load_truth(data), match, data)
         found = detections_for(samples, detections)
-        return _score_and_write(samples, found, iou, bins, confidence, out)
+        return _score_and_write(samples, found, iou, bins, confidence, out, match)
     cfg = infer_config(config, overrides)
     if weights is None:
         from caesar_mrcnn.zoo.lookup import shipped_detector
@@ -291,16 +296,28 @@ def evaluate(data: str | Path, weights: str | Path | None, out: str | Path, iou:
     if not Path(weights).exists():
         raise WeightsError(f"--weights {weights}: no such file; train a model first "
                            "(caesar-mrcnn train) or give the path of its weights")
-    samples = load_truth(data)
-    return _score_and_write(samples, detect(samples, weights, cfg), iou, bins, confidence, out)
+    samples = _checked_for(load_truth(data), match, data)
+    return _score_and_write(samples, detect(samples, weights, cfg), iou, bins, confidence, out,
+                            match)
+
+
+def _checked_for(samples: list[Sample], match: str, data: str | Path) -> list[Sample]:
+    """``samples``, refused before any detection when ``match`` needs what they lack."""
+    if match == "position":
+        for s in samples:
+            if not (float(s.meta.get("bmaj") or 0) > 0 and float(s.meta.get("dx") or 0) != 0):
+                raise ConfigError(f"--match position: {data}: image {s.image_path.name} has no "
+                                  "beam (bmaj) or pixel size (dx) in its labels; use --match "
+                                  "iou")
+    return samples
 
 
 def _score_and_write(samples: Sequence[Sample], detections: list[list[Annotation]], iou: float,
                      bins: tuple[float, ...], confidence: float,
-                     out: str | Path) -> EvaluationResult:
+                     out: str | Path, match: str = "iou") -> EvaluationResult:
     from caesar_mrcnn.evaluation.report import write_report
 
-    result = score_detections(samples, detections, iou, bins, confidence)
+    result = score_detections(samples, detections, iou, bins, confidence, match=match)
     write_report(result, out)
     s = result.summary
     log.info("completeness %.3f, reliability %.3f, mask AP %.3f; report in %s",

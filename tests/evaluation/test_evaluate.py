@@ -41,6 +41,10 @@ def test_perfect_detector_scores_one(tiny, tmp_path):
     assert s["coco"]["segm"]["AP"] == pytest.approx(1.0)
     assert s["coco"]["bbox"]["AP"] == pytest.approx(1.0)
     assert s["classification_accuracy"] == 1.0
+    # by position too: each measured entry lies on its source (the spurious sidelobe pattern
+    # matched after the sources, to its own entry)
+    pos = score_detections(samples, dets, match="position").summary
+    assert pos["completeness"]["value"] == 1.0 and pos["reliability"]["value"] == 1.0
     write_report(res, tmp_path / "rep")
     assert json.loads((tmp_path / "rep" / "report.json").read_text())["counts"]["matched"] == \
         len(samples[0].annotations)
@@ -59,6 +63,9 @@ def test_cli_errors_leave_no_output(tiny, tmp_path, capsys):
                "--snr-bins", "10,5"])
     assert rc != 0 and not out.exists()
     assert "--snr-bins" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--data", str(tiny), "--out", str(out), "--match", "nearest"])
+    assert not out.exists() and "--match" in capsys.readouterr().err
     rc = main(["compare", "--data", str(tiny), "--out", str(out), "--finders", "sextractor"])
     assert rc != 0 and not out.exists()
     with pytest.raises(DatasetError):
