@@ -61,7 +61,8 @@ _EIGHT = np.ones((3, 3), dtype=bool)
 
 def seed_significance(objects: Sequence[Annotation], image: Any, background: Any
                       ) -> np.ndarray:
-    """Brightest mask pixel above the background over the rms, both taken at the box centre.
+    """Brightest mask pixel above the background map under it, over the rms at the box
+    centre.
 
     The catalogue's ``snr_pix`` (:func:`caesar_mrcnn.measure.sources.measure_catalogs`), the
     value ``min_snr`` applies to; NaN for an object without a finite pixel.
@@ -70,14 +71,15 @@ def seed_significance(objects: Sequence[Annotation], image: Any, background: Any
     if not objects:
         return out
     boxes = np.array([o.bbox for o in objects], dtype=np.int64)
-    bkg, rms = background.at((boxes[:, 0] + boxes[:, 2] - 1) / 2.0,
-                             (boxes[:, 1] + boxes[:, 3] - 1) / 2.0)
+    _, rms = background.at((boxes[:, 0] + boxes[:, 2] - 1) / 2.0,
+                           (boxes[:, 1] + boxes[:, 3] - 1) / 2.0)
     for i, obj in enumerate(objects):
         y0, x0, y1, x1 = obj.bbox
-        vals = read_window(image, y0, y1, x0, x1)[obj.mask]
+        vals = (read_window(image, y0, y1, x0, x1).astype(np.float64)
+                - background.window(y0, y1, x0, x1)[0])[obj.mask]
         vals = vals[np.isfinite(vals)]
         if vals.size and rms[i] > 0:
-            out[i] = (float(vals.max()) - bkg[i]) / rms[i]
+            out[i] = float(vals.max()) / rms[i]
     return out
 
 
