@@ -433,8 +433,9 @@ def _with_islands(objects: list[Annotation], image: Any, shape: tuple[int, int],
                   background: Any, cfg: InferConfig) -> list[Annotation]:
     """``objects`` completed by the islands above ``cfg.min_snr`` that none of the entries
     kept in the catalogue covers (an entry under ``min_snr`` is dropped later, so it covers
-    nothing): joined to the extended entry whose box holds them or whose mask lies within
-    ``JOIN_GAP_BEAMS`` beams, else entries of their own."""
+    nothing), and by the parts of covered islands farther than ``JOIN_GAP_BEAMS`` beams from
+    every kept mask: joined to the extended entry whose box holds them or whose mask lies
+    within ``JOIN_GAP_BEAMS`` beams, else entries of their own."""
     from caesar_mrcnn.detection.islands import (
         JOIN_GAP_BEAMS,
         attach_islands,
@@ -447,9 +448,10 @@ def _with_islands(objects: list[Annotation], image: Any, shape: tuple[int, int],
         return objects
     kept = seed_significance(objects, image, background) >= cfg.min_snr
     beam = image.beam_area_pix
-    found = uncovered_islands(image, shape, background,
-                              [o for o, k in zip(objects, kept) if k], cfg.min_snr, beam)
     gap = JOIN_GAP_BEAMS * beam_fwhm_pix(beam) if beam else 0.0
+    found = uncovered_islands(image, shape, background,
+                              [o for o, k in zip(objects, kept) if k], cfg.min_snr, beam,
+                              reach_pix=gap)
     objects, rest = attach_islands(objects, found, gap_pix=gap)
     log.info("%d islands above min_snr=%g that no network entry covers: %d joined to an "
              "extended entry, %d new entries", len(found), cfg.min_snr,

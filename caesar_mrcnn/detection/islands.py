@@ -7,7 +7,13 @@ island of connected pixels at least ``flood_snr`` above the background, holding 
 returns, as catalogue objects, the islands of which no entry's mask holds a single pixel, so
 the network's entries are never split, shrunk or duplicated by the rule; it only adds what the
 network did not report at all (for instance a bright point source whose objectness stayed
-under ``score_thr``).
+under ``score_thr``). An island that an entry's mask touches belongs to that entry only as far
+as ``reach_pix`` (``JOIN_GAP_BEAMS`` beams in ``infer``) from the mask: its parts beyond that
+reach that still hold a seed are sources the network left out too (a 20σ tail running four
+beams on from a compact core that the network outlined alone, in a VLASS cutout), and are
+added the same way, flagged ``beside``. Two beams is past the reach of any Gaussian's own
+wings: a point source's 5σ contour lies 2 FWHM beyond its half-power contour only above
+10⁸σ.
 
 An island that lies mostly (``JOIN_FRACTION`` of its pixels) inside the box of an ``extended``
 or ``extended-multisland`` entry, or within ``JOIN_GAP_BEAMS`` beam FWHM of its mask, is a part
@@ -117,8 +123,9 @@ def _covered(objects: Sequence[Annotation], boxes: np.ndarray, y0: int, x0: int,
 def uncovered_islands(image: Any, shape: tuple[int, int], background: Any,
                       objects: Sequence[Annotation], seed_snr: float,
                       beam_area_pix: float | None, flood_snr: float = FLOOD_SNR,
-                      cell: int = 8) -> list[Annotation]:
-    """Islands with a seed of ``seed_snr`` that share no pixel with any of ``objects``.
+                      cell: int = 8, reach_pix: float = 0.0) -> list[Annotation]:
+    """Islands with a seed of ``seed_snr`` that share no pixel with any of ``objects``, and
+    the parts of the other islands beyond ``reach_pix`` of every object's mask that hold one.
 
     Parameters
     ----------
@@ -138,12 +145,18 @@ def uncovered_islands(image: Any, shape: tuple[int, int], background: Any,
         Significance (σ) down to which an island is followed.
     cell : int
         Cell side (pixels) of the map the islands are first located on.
+    reach_pix : float
+        An island that an object's mask touches is that object's as far as this many pixels
+        from the mask; its pixels farther out that hold a seed (a jet or tail running beyond
+        a compact entry, emission beside a bright source) are a source of their own. 0 or
+        less: such an island is the object's whole.
 
     Returns
     -------
     list of Annotation
-        One per uncovered island, ``attrs``: ``origin`` ``"island"``, ``score`` NaN,
-        ``peak_snr`` (its seed significance).
+        One per uncovered island or part, ``attrs``: ``origin`` ``"island"``, ``score`` NaN,
+        ``peak_snr`` (its seed significance); a part of a covered island also has
+        ``beside`` True.
     """
     if seed_snr <= 0:
         return []
@@ -172,23 +185,54 @@ def uncovered_islands(image: Any, shape: tuple[int, int], background: Any,
         index = np.arange(1, n + 1)
         peaks = ndimage.maximum(snr, islands, index)
         hits = ndimage.maximum(covered, islands, index)
+        far = None
         for k, box in enumerate(ndimage.find_objects(islands)):
-            if box is None or peaks[k] < seed_snr or hits[k]:
+            if box is None or peaks[k] < seed_snr:
                 continue
-            mask = islands[box] == k + 1
-            # an island seen through the padding of a neighbouring group is that group's
-            py, px = np.unravel_index(np.argmax(np.where(mask, snr[box], -np.inf)), mask.shape)
-            gy, gx = (box[0].start + py + y0) // cell, (box[1].start + px + x0) // cell
-            if groups[gy, gx] != label:
-                continue
-            by0, bx0 = box[0].start + y0, box[1].start + x0
-            bbox = (by0, bx0, by0 + mask.shape[0], bx0 + mask.shape[1])
-            category = island_class(int(mask.sum()), float(peaks[k]), beam_area_pix or 0.0,
-                                    flood_snr)
-            found.append(Annotation(category, bbox, mask,
-                                    {"origin": "island", "score": float("nan"),
-                                     "peak_snr": float(peaks[k])}))
+            parts = [(box, islands[box] == k + 1, False)]
+            if hits[k]:
+                if reach_pix <= 0:
+                    continue
+                if far is None:  # once per group, where a covered island needs it
+                    far = ndimage.distance_transform_edt(~covered) > reach_pix
+                parts = _parts_beyond(islands[box] == k + 1, far[box], snr[box], seed_snr,
+                                      box)
+            for pbox, mask, beside in parts:
+                peak = float(np.max(np.where(mask, snr[pbox], -np.inf)))
+                # an island seen through the padding of a neighbouring group is that group's
+                py, px = np.unravel_index(np.argmax(np.where(mask, snr[pbox], -np.inf)),
+                                          mask.shape)
+                gy, gx = (pbox[0].start + py + y0) // cell, (pbox[1].start + px + x0) // cell
+                if groups[gy, gx] != label:
+                    continue
+                by0, bx0 = pbox[0].start + y0, pbox[1].start + x0
+                bbox = (by0, bx0, by0 + mask.shape[0], bx0 + mask.shape[1])
+                category = island_class(int(mask.sum()), peak, beam_area_pix or 0.0,
+                                        flood_snr)
+                attrs = {"origin": "island", "score": float("nan"), "peak_snr": peak}
+                if beside:
+                    attrs["beside"] = True
+                found.append(Annotation(category, bbox, mask, attrs))
     return found
+
+
+def _parts_beyond(island: np.ndarray, far: np.ndarray, snr: np.ndarray, seed_snr: float,
+                  box: tuple[slice, slice]) -> list[tuple[tuple[slice, slice], np.ndarray, bool]]:
+    """The connected parts of a covered island (its box ``box`` in the group's window) that
+    lie beyond the reach of every mask (``far``) and hold a seed, each as ``(box, mask,
+    True)`` in the window's coordinates."""
+    rest, n = ndimage.label(island & far, structure=_EIGHT)
+    out = []
+    for j, sub in enumerate(ndimage.find_objects(rest), start=1):
+        if sub is None:
+            continue
+        mask = rest[sub] == j
+        if np.max(np.where(mask, snr[sub], -np.inf)) < seed_snr:
+            continue
+        pbox = (slice(box[0].start + sub[0].start, box[0].start + sub[0].stop),
+                slice(box[1].start + sub[1].start, box[1].start + sub[1].stop))
+        out.append((pbox, mask, True))
+    return out
 
 
 def _grown(island: Annotation, gap_pix: float) -> Annotation:

@@ -112,6 +112,34 @@ def test_island_class_from_the_area_of_a_point_source(snr):
     assert island_class(int(9 * point), snr, BEAM_AREA) == "extended"
 
 
+def test_a_tail_beyond_the_reach_of_a_covering_entry_is_a_source():
+    """A compact core with a 15σ tail running 6 beams on from it, one 3σ island: the entry
+    the network drew over the core alone covers the island, but the tail beyond two beams of
+    its mask is added, flagged ``beside``. A 1000σ point source whose mask covers its core
+    alone leaves nothing beyond that reach (its wings are under 3σ there)."""
+    rng = np.random.default_rng(8)
+    shape = (120, 160)
+    img = _beam_noise(shape, rng)
+    img += _gauss(shape, 60, 40, 200.0)
+    img += _gauss(shape, 60, 62, 15.0, sy=SIGMA, sx=12.0)  # the tail, x 40..85
+    img += _gauss(shape, 60, 130, 1000.0)
+    img = img.astype(np.float32)
+    bkg = background_grid(img, shape, box=64)
+    core = Annotation("compact", (57, 37, 64, 44), np.ones((7, 7), bool))
+    point = Annotation("compact", (57, 127, 64, 134), np.ones((7, 7), bool))
+    assert not uncovered_islands(img, shape, bkg, [core, point], 5.0, BEAM_AREA)
+    found = uncovered_islands(img, shape, bkg, [core, point], 5.0, BEAM_AREA,
+                              reach_pix=2 * FWHM)
+    assert len(found) == 1 and found[0].attrs["beside"]
+    ys, xs = np.nonzero(found[0].mask)
+    ys, xs = ys + found[0].bbox[0], xs + found[0].bbox[1]
+    # every pixel of it beyond two beams of the core's mask (rows 57-63, columns 37-43)
+    gap = np.hypot(np.clip(xs - 43, 0, None), np.maximum(np.clip(57 - ys, 0, None),
+                                                          np.clip(ys - 63, 0, None)))
+    assert gap.min() > 2 * FWHM and xs.max() > 75
+    assert found[0].attrs["peak_snr"] > 10 and found[0].category == "extended"
+
+
 def test_seed_significance_is_the_catalogues_snr_pix(sky):
     bkg = background_grid(sky, sky.shape, box=64)
     objects = [_box_object("compact", 40, 40, 61, 61), _box_object("extended", 120, 150, 161, 191)]
