@@ -434,8 +434,9 @@ def _with_islands(objects: list[Annotation], image: Any, shape: tuple[int, int],
     """``objects`` completed by the islands above ``cfg.min_snr`` that none of the entries
     kept in the catalogue covers (an entry under ``min_snr`` is dropped later, so it covers
     nothing), and by the parts of covered islands farther than ``JOIN_GAP_BEAMS`` beams from
-    every kept mask: joined to the extended entry whose box holds them or whose mask lies
-    within ``JOIN_GAP_BEAMS`` beams, else entries of their own."""
+    every kept mask: joined to the extended entry whose mask touches their island, whose box
+    holds them or whose mask lies within ``JOIN_GAP_BEAMS`` beams, else entries of their
+    own."""
     from caesar_mrcnn.detection.islands import (
         JOIN_GAP_BEAMS,
         attach_islands,
@@ -449,9 +450,12 @@ def _with_islands(objects: list[Annotation], image: Any, shape: tuple[int, int],
     kept = seed_significance(objects, image, background) >= cfg.min_snr
     beam = image.beam_area_pix
     gap = JOIN_GAP_BEAMS * beam_fwhm_pix(beam) if beam else 0.0
-    found = uncovered_islands(image, shape, background,
-                              [o for o, k in zip(objects, kept) if k], cfg.min_snr, beam,
-                              reach_pix=gap)
+    kept_at = np.flatnonzero(kept)
+    found = uncovered_islands(image, shape, background, [objects[i] for i in kept_at],
+                              cfg.min_snr, beam, reach_pix=gap)
+    for isl in found:  # indices among the kept entries -> among all of them
+        if "island_of" in isl.attrs:
+            isl.attrs["island_of"] = [int(kept_at[i]) for i in isl.attrs["island_of"]]
     objects, rest = attach_islands(objects, found, gap_pix=gap)
     log.info("%d islands above min_snr=%g that no network entry covers: %d joined to an "
              "extended entry, %d new entries", len(found), cfg.min_snr,

@@ -106,8 +106,9 @@ def _intersection(a: Sequence[int], b: Sequence[int]) -> tuple[int, int, int, in
 
 def _covered(objects: Sequence[Annotation], boxes: np.ndarray, y0: int, x0: int, y1: int,
              x1: int) -> np.ndarray:
-    """Window ``[y0:y1, x0:x1]`` with True on every pixel of an object's mask."""
-    out = np.zeros((y1 - y0, x1 - x0), dtype=bool)
+    """Window ``[y0:y1, x0:x1]`` holding, on every pixel of an object's mask, the object's
+    index + 1 (0 elsewhere; where masks overlap, the later object's)."""
+    out = np.zeros((y1 - y0, x1 - x0), dtype=np.int64)
     if not len(boxes):
         return out
     hit = np.flatnonzero((boxes[:, 0] < y1) & (boxes[:, 2] > y0)
@@ -115,8 +116,8 @@ def _covered(objects: Sequence[Annotation], boxes: np.ndarray, y0: int, x0: int,
     for i in hit:
         by0, bx0 = boxes[i, :2]
         cy0, cx0, cy1, cx1 = _intersection(boxes[i], (y0, x0, y1, x1))
-        out[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] |= objects[i].mask[cy0 - by0:cy1 - by0,
-                                                                     cx0 - bx0:cx1 - bx0]
+        part = objects[i].mask[cy0 - by0:cy1 - by0, cx0 - bx0:cx1 - bx0]
+        out[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0][part] = i + 1
     return out
 
 
@@ -156,7 +157,8 @@ def uncovered_islands(image: Any, shape: tuple[int, int], background: Any,
     list of Annotation
         One per uncovered island or part, ``attrs``: ``origin`` ``"island"``, ``score`` NaN,
         ``peak_snr`` (its seed significance); a part of a covered island also has
-        ``beside`` True.
+        ``beside`` True and ``island_of``, the indices in ``objects`` of the entries whose
+        masks touch its island.
     """
     if seed_snr <= 0:
         return []
@@ -181,7 +183,8 @@ def uncovered_islands(image: Any, shape: tuple[int, int], background: Any,
         islands, n = ndimage.label(snr >= flood_snr, structure=_EIGHT)
         if n == 0:
             continue
-        covered = _covered(objects, boxes, y0, x0, y1, x1)
+        owner = _covered(objects, boxes, y0, x0, y1, x1)
+        covered = owner > 0
         index = np.arange(1, n + 1)
         peaks = ndimage.maximum(snr, islands, index)
         hits = ndimage.maximum(covered, islands, index)
@@ -190,6 +193,7 @@ def uncovered_islands(image: Any, shape: tuple[int, int], background: Any,
             if box is None or peaks[k] < seed_snr:
                 continue
             parts = [(box, islands[box] == k + 1, False)]
+            owners: list[int] = []
             if hits[k]:
                 if reach_pix <= 0:
                     continue
@@ -197,6 +201,8 @@ def uncovered_islands(image: Any, shape: tuple[int, int], background: Any,
                     far = ndimage.distance_transform_edt(~covered) > reach_pix
                 parts = _parts_beyond(islands[box] == k + 1, far[box], snr[box], seed_snr,
                                       box)
+                on = owner[box][islands[box] == k + 1]
+                owners = [int(i) - 1 for i in np.unique(on[on > 0])]
             for pbox, mask, beside in parts:
                 peak = float(np.max(np.where(mask, snr[pbox], -np.inf)))
                 # an island seen through the padding of a neighbouring group is that group's
@@ -212,6 +218,7 @@ def uncovered_islands(image: Any, shape: tuple[int, int], background: Any,
                 attrs = {"origin": "island", "score": float("nan"), "peak_snr": peak}
                 if beside:
                     attrs["beside"] = True
+                    attrs["island_of"] = owners
                 found.append(Annotation(category, bbox, mask, attrs))
     return found
 
@@ -262,9 +269,10 @@ def attach_islands(objects: Sequence[Annotation], islands: Sequence[Annotation],
                    ) -> tuple[list[Annotation], list[Annotation]]:
     """Join the islands that belong to an extended entry to that entry.
 
-    An island belongs to an ``extended`` or ``extended-multisland`` entry when at least
-    ``join_fraction`` of its pixels lie inside the entry's box, or when it comes within
-    ``gap_pix`` pixels of the entry's mask (module doc).
+    An island belongs to an ``extended`` or ``extended-multisland`` entry when it is the far
+    part of an island that entry's mask touches (``attrs["island_of"]``, indices in
+    ``objects``), when at least ``join_fraction`` of its pixels lie inside the entry's box, or
+    when it comes within ``gap_pix`` pixels of the entry's mask (module doc).
 
     Parameters
     ----------
@@ -292,6 +300,10 @@ def attach_islands(objects: Sequence[Annotation], islands: Sequence[Annotation],
     joined: dict[int, list[Annotation]] = {}
     rest = []
     for isl in islands:
+        owner = next((i for i in isl.attrs.get("island_of", ()) if i in extended), None)
+        if owner is not None:  # the far part of an extended entry's own island
+            joined.setdefault(owner, []).append(isl)
+            continue
         y0, x0 = isl.bbox[:2]
         best, best_in = -1, 0
         for i in extended:

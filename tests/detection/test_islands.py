@@ -138,6 +138,15 @@ def test_a_tail_beyond_the_reach_of_a_covering_entry_is_a_source():
                                                           np.clip(ys - 63, 0, None)))
     assert gap.min() > 2 * FWHM and xs.max() > 75
     assert found[0].attrs["peak_snr"] > 10 and found[0].category == "extended"
+    assert found[0].attrs["island_of"] == [0]  # the core's island
+    # beside a compact core the tail is an entry of its own; beside an extended entry (the
+    # network's mask over part of a galaxy) it joins that entry: one entry per source
+    objects, rest = attach_islands([core, point], found, gap_pix=2 * FWHM)
+    assert rest == found and objects == [core, point]
+    lobe = Annotation("extended", core.bbox, core.mask, {"score": 0.8})
+    objects, rest = attach_islands([lobe, point], found, gap_pix=2 * FWHM)
+    assert rest == [] and objects[0].attrs["islands_joined"] == 1
+    assert objects[0].area == lobe.area + found[0].area and objects[0].category == "extended"
 
 
 def test_seed_significance_is_the_catalogues_snr_pix(sky):
