@@ -11,9 +11,10 @@ under ``score_thr``). An island that an entry's mask touches belongs to that ent
 as ``reach_pix`` (``JOIN_GAP_BEAMS`` beams in ``infer``) from the mask: its parts beyond that
 reach that still hold a seed are sources the network left out too (a 20σ tail running four
 beams on from a compact core that the network outlined alone, in a VLASS cutout), and are
-added the same way, flagged ``beside``. Two beams is past the reach of any Gaussian's own
-wings: a point source's 5σ contour lies 2 FWHM beyond its half-power contour only above
-10⁸σ.
+added the same way, flagged ``beside``, when they cover a beam at least (a sliver of the
+entry's own emission that the reach cuts off is no source). Two beams is past the reach of
+any Gaussian's own wings: a point source's 5σ contour lies 2 FWHM beyond its half-power
+contour only above 10⁸σ.
 
 An island that lies mostly (``JOIN_FRACTION`` of its pixels) inside the box of an ``extended``
 or ``extended-multisland`` entry, or within ``JOIN_GAP_BEAMS`` beam FWHM of its mask, is a part
@@ -200,7 +201,7 @@ def uncovered_islands(image: Any, shape: tuple[int, int], background: Any,
                 if far is None:  # once per group, where a covered island needs it
                     far = ndimage.distance_transform_edt(~covered) > reach_pix
                 parts = _parts_beyond(islands[box] == k + 1, far[box], snr[box], seed_snr,
-                                      box)
+                                      box, beam_area_pix or 0.0)
                 on = owner[box][islands[box] == k + 1]
                 owners = [int(i) - 1 for i in np.unique(on[on > 0])]
             for pbox, mask, beside in parts:
@@ -224,17 +225,19 @@ def uncovered_islands(image: Any, shape: tuple[int, int], background: Any,
 
 
 def _parts_beyond(island: np.ndarray, far: np.ndarray, snr: np.ndarray, seed_snr: float,
-                  box: tuple[slice, slice]) -> list[tuple[tuple[slice, slice], np.ndarray, bool]]:
+                  box: tuple[slice, slice], min_area: float
+                  ) -> list[tuple[tuple[slice, slice], np.ndarray, bool]]:
     """The connected parts of a covered island (its box ``box`` in the group's window) that
-    lie beyond the reach of every mask (``far``) and hold a seed, each as ``(box, mask,
-    True)`` in the window's coordinates."""
+    lie beyond the reach of every mask (``far``), hold a seed and cover ``min_area`` pixels
+    (a beam: a sliver of a neighbour's emission that the reach cuts off is no source), each
+    as ``(box, mask, True)`` in the window's coordinates."""
     rest, n = ndimage.label(island & far, structure=_EIGHT)
     out = []
     for j, sub in enumerate(ndimage.find_objects(rest), start=1):
         if sub is None:
             continue
         mask = rest[sub] == j
-        if np.max(np.where(mask, snr[sub], -np.inf)) < seed_snr:
+        if mask.sum() < min_area or np.max(np.where(mask, snr[sub], -np.inf)) < seed_snr:
             continue
         pbox = (slice(box[0].start + sub[0].start, box[0].start + sub[0].stop),
                 slice(box[1].start + sub[1].start, box[1].start + sub[1].stop))
