@@ -257,7 +257,12 @@ def _island_cores(mask: np.ndarray, snr: np.ndarray, beam_fwhm: float | None
         markers = np.zeros(island.shape, dtype=np.int64)
         for k, (r, c) in enumerate(tops, start=1):
             markers[r, c] = k
-        basins = watershed(-np.where(island, vals[box], 0.0), markers, mask=island)
+        # 8-connected as the islands are, so that every pixel of the island is reached
+        basins = watershed(-np.where(island, vals[box], 0.0), markers, mask=island,
+                           connectivity=2)
+        if (basins[island] == 0).any():  # not expected; the nearest basin then
+            _, (iy, ix) = ndimage.distance_transform_edt(basins == 0, return_indices=True)
+            basins = np.where(island, basins[iy, ix], 0)
         cores[box][island] = basins[island] + m
         m += len(tops)
         cut += [True] * len(tops)
@@ -359,8 +364,8 @@ def _island_components(ann: Annotation, image: Any, rms: float, beam_area_pix: f
         # its neighbours, so only its pixels at half its peak or more place it
         cy, cx = ys, xs
         top = islands[ys[np.argmax(vals)], xs[np.argmax(vals)]]
-        if cut[k]:
-            core = (cores == k) & np.isfinite(pix)
+        core = (cores == k) & np.isfinite(pix)
+        if cut[k] and core.any():
             cy, cx = np.nonzero(core & (pix >= 0.5 * pix[core].max()))
         elif top:
             cy, cx = np.nonzero(islands == top)

@@ -262,6 +262,31 @@ def test_island_parts_cut_an_island_between_its_separate_peaks():
     assert island_parts(mask, shallow, beam_fwhm=4.0)[1] == 1
 
 
+def test_island_cut_reaches_pixels_joined_by_a_corner_only():
+    """An island is 8-connected: a pixel that touches it by a corner only is cut with it,
+    not given to another island's part (which once left a cut part without its core)."""
+    from caesar_mrcnn.measure.sources import _parts
+
+    yy, xx = np.mgrid[:20, :60].astype(float)
+    snr = 20.0 * np.exp(-0.5 * ((xx - 5) ** 2 + (yy - 6) ** 2) / 1.5 ** 2)  # island A, labelled first (its top row is higher)
+    for x0 in (28.0, 48.0):  # island B: two peaks, a saddle of 6 sigma between them
+        snr += 12.0 * np.exp(-0.5 * (((xx - x0) / 6.0) ** 2 + ((yy - 10) / 2.5) ** 2))
+    mask = np.zeros(snr.shape, bool)
+    mask[2:18, :] = True
+    mask[:, 12:16] = False  # A and B in regions of their own
+    island_b = (snr >= 3.0) & mask
+    island_b[:, :15] = False
+    ys, xs = np.nonzero(island_b)
+    corner = (ys.min() - 1, xs[ys == ys.min()].min() - 1)  # touches B by a corner only
+    assert mask[corner] and not island_b[corner]
+    snr[corner] = 4.0
+    labels, n, cores, cut = _parts(mask, snr, beam_fwhm=4.0)
+    assert n == 3 and cut.tolist() == [False, False, True, True]
+    assert labels[corner] in (2, 3) and labels[6, 5] == 1
+    for k in (2, 3):  # each cut part holds its core, in region B
+        assert (cores == k).any() and ((cores == k) <= (xx > 15)).all()
+
+
 def test_a_point_source_on_diffuse_emission_is_a_component_of_its_own():
     """A 12-sigma point source on the flank of a 12-sigma diffuse source (6 by 3 beams), one
     island at 3 sigma, drawn as one extended mask (as the detector drew an injected source
