@@ -268,7 +268,8 @@ def test_island_cut_reaches_pixels_joined_by_a_corner_only():
     from caesar_mrcnn.measure.sources import _parts
 
     yy, xx = np.mgrid[:20, :60].astype(float)
-    snr = 20.0 * np.exp(-0.5 * ((xx - 5) ** 2 + (yy - 6) ** 2) / 1.5 ** 2)  # island A, labelled first (its top row is higher)
+    # island A, labelled first (its top row is higher)
+    snr = 20.0 * np.exp(-0.5 * ((xx - 5) ** 2 + (yy - 6) ** 2) / 1.5 ** 2)
     for x0 in (28.0, 48.0):  # island B: two peaks, a saddle of 6 sigma between them
         snr += 12.0 * np.exp(-0.5 * (((xx - x0) / 6.0) ** 2 + ((yy - 10) / 2.5) ** 2))
     mask = np.zeros(snr.shape, bool)
