@@ -144,19 +144,27 @@ def inside_image(reference: Table, wcs, valid: np.ndarray, margin_pix: float = 0
         How far (pixels) from the nearest finite pixel a position may lie: a fitted centre can
         fall just past a blanked edge (e.g. half a beam).
     """
-    from astropy.coordinates import SkyCoord
     from scipy import ndimage
 
     if not len(reference):
         return np.zeros(0, bool)
-    x, y = wcs.world_to_pixel(SkyCoord(reference["ra"], reference["dec"], unit="deg"))
-    ix, iy = np.rint(np.asarray(x)).astype(int), np.rint(np.asarray(y)).astype(int)
-    ny, nx = valid.shape
-    ok = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+    ix, iy, ok = pixel_indices(reference, wcs, valid.shape)
     near = valid if margin_pix <= 0 or valid.all() else (
         ndimage.distance_transform_edt(~valid) <= margin_pix)
     ok[ok] = near[iy[ok], ix[ok]]
     return ok
+
+
+def pixel_indices(reference: Table, wcs, shape: tuple[int, int]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest pixel ``(column, row)`` of each reference position, and whether it lies in an
+    image of ``shape``."""
+    from astropy.coordinates import SkyCoord
+
+    x, y = wcs.world_to_pixel(SkyCoord(reference["ra"], reference["dec"], unit="deg"))
+    ix, iy = np.rint(np.asarray(x)).astype(int), np.rint(np.asarray(y)).astype(int)
+    ny, nx = shape
+    return ix, iy, (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
 
 
 def separation_arcsec(ra1, dec1, ra2, dec2) -> np.ndarray:

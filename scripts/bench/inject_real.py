@@ -240,15 +240,13 @@ out of the comparison: part of it lies outside the cutout, where no finder can m
 
 def clear_of_edge(ref: Table, wcs, valid: np.ndarray, margin_pix: float) -> np.ndarray:
     """Rows of ``ref`` farther than ``margin_pix`` pixels from the image's edge and blanks."""
-    from astropy.coordinates import SkyCoord
     from scipy import ndimage
+
+    from caesar_mrcnn.evaluation.reference import pixel_indices
 
     if not len(ref):
         return np.zeros(0, bool)
-    x, y = wcs.world_to_pixel(SkyCoord(ref["ra"], ref["dec"], unit="deg"))
-    ix, iy = np.rint(np.asarray(x)).astype(int), np.rint(np.asarray(y)).astype(int)
-    ny, nx = valid.shape
-    ok = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+    ix, iy, ok = pixel_indices(ref, wcs, valid.shape)
     depth = ndimage.distance_transform_edt(np.pad(valid, 1))[1:-1, 1:-1]
     ok[ok] = depth[iy[ok], ix[ok]] > margin_pix
     return ok
