@@ -257,12 +257,9 @@ def _island_cores(mask: np.ndarray, snr: np.ndarray, beam_fwhm: float | None
         markers = np.zeros(island.shape, dtype=np.int64)
         for k, (r, c) in enumerate(tops, start=1):
             markers[r, c] = k
-        # 8-connected as the islands are, so that every pixel of the island is reached
+        # 8-connected as the island is labelled, so that the flood reaches every pixel of it
         basins = watershed(-np.where(island, vals[box], 0.0), markers, mask=island,
                            connectivity=2)
-        if (basins[island] == 0).any():  # not expected; the nearest basin then
-            _, (iy, ix) = ndimage.distance_transform_edt(basins == 0, return_indices=True)
-            basins = np.where(island, basins[iy, ix], 0)
         cores[box][island] = basins[island] + m
         m += len(tops)
         cut += [True] * len(tops)
