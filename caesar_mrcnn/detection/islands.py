@@ -193,7 +193,7 @@ def uncovered_islands(image: Any, shape: tuple[int, int], background: Any,
         for k, box in enumerate(ndimage.find_objects(islands)):
             if box is None or peaks[k] < seed_snr:
                 continue
-            parts = [(box, islands[box] == k + 1, False)]
+            parts = [(box, islands[box] == k + 1)]
             owners: list[int] = []
             if hits[k]:
                 if reach_pix <= 0:
@@ -204,7 +204,7 @@ def uncovered_islands(image: Any, shape: tuple[int, int], background: Any,
                                       box, beam_area_pix or 0.0)
                 on = owner[box][islands[box] == k + 1]
                 owners = [int(i) - 1 for i in np.unique(on[on > 0])]
-            for pbox, mask, beside in parts:
+            for pbox, mask in parts:
                 peak = float(np.max(np.where(mask, snr[pbox], -np.inf)))
                 # an island seen through the padding of a neighbouring group is that group's
                 py, px = np.unravel_index(np.argmax(np.where(mask, snr[pbox], -np.inf)),
@@ -217,7 +217,7 @@ def uncovered_islands(image: Any, shape: tuple[int, int], background: Any,
                 category = island_class(int(mask.sum()), peak, beam_area_pix or 0.0,
                                         flood_snr)
                 attrs = {"origin": "island", "score": float("nan"), "peak_snr": peak}
-                if beside:
+                if hits[k]:
                     attrs["beside"] = True
                     attrs["island_of"] = owners
                 found.append(Annotation(category, bbox, mask, attrs))
@@ -226,12 +226,12 @@ def uncovered_islands(image: Any, shape: tuple[int, int], background: Any,
 
 def _parts_beyond(island: np.ndarray, far: np.ndarray, snr: np.ndarray, seed_snr: float,
                   box: tuple[slice, slice], min_area: float
-                  ) -> list[tuple[tuple[slice, slice], np.ndarray, bool]]:
+                  ) -> list[tuple[tuple[slice, slice], np.ndarray]]:
     """The connected parts of a covered island (its box ``box`` in the group's window) that
     lie beyond the reach of every mask (``far``), hold a seed and cover ``min_area`` pixels
     (a beam: a sliver of a neighbour's emission that the reach cuts off is no source), each
-    as ``(box, mask, True)`` in the window's coordinates."""
-    rest, n = ndimage.label(island & far, structure=_EIGHT)
+    as ``(box, mask)`` in the window's coordinates."""
+    rest, _ = ndimage.label(island & far, structure=_EIGHT)
     out = []
     for j, sub in enumerate(ndimage.find_objects(rest), start=1):
         if sub is None:
@@ -241,7 +241,7 @@ def _parts_beyond(island: np.ndarray, far: np.ndarray, snr: np.ndarray, seed_snr
             continue
         pbox = (slice(box[0].start + sub[0].start, box[0].start + sub[0].stop),
                 slice(box[1].start + sub[1].start, box[1].start + sub[1].stop))
-        out.append((pbox, mask, True))
+        out.append((pbox, mask))
     return out
 
 

@@ -214,13 +214,16 @@ def _group_attrs(group: list[Annotation]) -> tuple[dict, int]:
 
     The score is the highest among the detections. Each detection votes for the classes with
     its class probabilities where it has them (else with its score for its own class); the
-    object's class is the one with the most votes, and its ``probs`` are the mean of its
-    detections' probabilities.
+    object's class is the one with the most votes, and its ``probs`` split its score between
+    the classes as the mean of its detections' probabilities does, so that they sum to the
+    score as a single detection's do (a catalogue user may cut on them).
     """
     scores = np.array([d.attrs["score"] for d in group])
     if all("probs" in d.attrs for d in group):
-        probs = np.mean([d.attrs["probs"] for d in group], axis=0)
-        votes = probs * len(group)
+        mean = np.mean([d.attrs["probs"] for d in group], axis=0)
+        votes = mean * len(group)
+        total = float(mean.sum())
+        probs = mean * (scores.max() / total) if total > 0 else mean
     else:
         probs = None
         cls = np.array([CLASS_NAMES.index(d.category) for d in group])

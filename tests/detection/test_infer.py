@@ -261,11 +261,16 @@ def test_cli_end_to_end_with_real_maskrcnn(tiny_detector, tmp_path, capsys):
     assert np.all((table["x"] >= 0) & (table["x"] < 112) & (table["y"] >= 0)
                   & (table["y"] < 96))
     assert len(json.loads(out["json"].read_text())["sources"]) == len(table)
-    # detection by objectness: the class probabilities sum to the score, the class is the
-    # most probable one, and both catalogue and JSON carry them
+    # detection by objectness: the class probabilities of a network entry sum to its score
+    # (merged across tiles too), its class is the most probable one, and both catalogue and
+    # JSON carry them; an entry of the island floor has no network judgement (NaN)
     probs = np.column_stack([table[f"p_{c.replace('-', '_')}"] for c in CLASS_NAMES])
-    np.testing.assert_allclose(probs.sum(axis=1), table["score"], rtol=1e-4, atol=1e-6)
-    assert [CLASS_NAMES[k] for k in probs.argmax(axis=1)] == list(table["class"])
+    net = ~np.asarray(table["flag_island"], bool)
+    assert net.any()
+    np.testing.assert_allclose(probs[net].sum(axis=1), table["score"][net], rtol=1e-4,
+                               atol=1e-6)
+    assert [CLASS_NAMES[k] for k in probs[net].argmax(axis=1)] == list(table["class"][net])
+    assert np.isnan(probs[~net]).all() and np.isnan(table["score"][~net]).all()
     src = json.loads(out["json"].read_text())["sources"][0]
     assert {f"p_{c.replace('-', '_')}" for c in CLASS_NAMES} <= set(src)
 

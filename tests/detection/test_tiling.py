@@ -79,6 +79,25 @@ def test_class_vote_uses_the_class_probabilities():
     assert src.attrs["score"] == 1.0
 
 
+def test_merged_probabilities_sum_to_the_merged_score():
+    """The object's score is its best detection's; its class probabilities split that score
+    as the mean of its detections' do, so they sum to it as one detection's do."""
+    tiles = [Tile(0, 0, 0, 96, 96), Tile(1, 0, 64, 96, 160)]
+    p_whole = np.array([0.0, 0.50, 0.20, 0.10, 0.0])  # objectness 0.8
+    p_cut = np.array([0.0, 0.05, 0.45, 0.10, 0.0])    # objectness 0.6
+    whole = _ann("compact", (40, 80, 50, 100), 1, 0, 0.8, False)
+    cut = _ann("extended", (40, 80, 50, 96), 0, 0, 0.6, True)
+    whole.attrs["probs"], cut.attrs["probs"] = p_whole, p_cut
+    (src,) = merge_detections([cut, whole], tiles)
+    assert src.attrs["score"] == pytest.approx(0.8)
+    assert src.attrs["probs"].sum() == pytest.approx(0.8)
+    mean = (p_whole + p_cut) / 2
+    np.testing.assert_allclose(src.attrs["probs"], mean * 0.8 / mean.sum())
+    # the vote of the mean (compact 0.275, extended 0.325), whichever class the best says
+    assert src.category == "extended"
+    assert np.argmax(src.attrs["probs"]) == 2
+
+
 def test_detections_carry_the_class_probabilities():
     tile = Tile(0, 0, 0, 32, 32)
     masks = np.zeros((1, 2, 32, 32), np.float32)
