@@ -22,7 +22,11 @@ from caesar_mrcnn.data.dataset import Annotation, Sample
 from caesar_mrcnn.detection.command import image_stem, infer_config
 from caesar_mrcnn.errors import ConfigError, DatasetError, WeightsError
 from caesar_mrcnn.evaluation.metrics import DEFAULT_SNR_BINS
-from caesar_mrcnn.evaluation.scoring import EvaluationResult, score_detections
+from caesar_mrcnn.evaluation.scoring import (
+    EvaluationResult,
+    position_radius,
+    score_detections,
+)
 
 log = logging.getLogger(__name__)
 
@@ -305,10 +309,12 @@ def _checked_for(samples: list[Sample], match: str, data: str | Path) -> list[Sa
     """``samples``, refused before any detection when ``match`` needs what they lack."""
     if match == "position":
         for s in samples:
-            if not (float(s.meta.get("bmaj") or 0) > 0 and float(s.meta.get("dx") or 0) != 0):
+            try:
+                position_radius(s.annotations, s.meta)
+            except ValueError:
                 raise ConfigError(f"--match position: {data}: image {s.image_path.name} has no "
                                   "beam (bmaj) or pixel size (dx) in its labels; use --match "
-                                  "iou")
+                                  "iou") from None
     return samples
 
 

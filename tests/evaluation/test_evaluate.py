@@ -27,6 +27,18 @@ def test_parse_options():
         check_iou(1.5)
 
 
+def test_position_matching_needs_the_beam(tmp_path):
+    from caesar_mrcnn.data.dataset import Sample
+    from caesar_mrcnn.evaluation.evaluate import _checked_for
+
+    with_beam = Sample(tmp_path / "a.fits", (8, 8), [], {"dx": 2.0, "bmaj": 6.0})
+    assert _checked_for([with_beam], "position", "d") == [with_beam]
+    without = Sample(tmp_path / "b.fits", (8, 8), [], {"dx": 2.0})
+    with pytest.raises(ConfigError, match="--match position: d: image b.fits has no beam"):
+        _checked_for([with_beam, without], "position", "d")
+    assert _checked_for([without], "iou", "d") == [without]
+
+
 def test_perfect_detector_scores_one(tiny, tmp_path):
     samples = load_truth(tiny)
     assert samples and samples[0].annotations
