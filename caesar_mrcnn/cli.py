@@ -481,6 +481,9 @@ def _add_train(sub) -> None:
     p.add_argument("--backbone", metavar="NAME|PATH",
                    help="resnet18 or resnet50 (random init), a registered pretrained backbone "
                         "(e.g. ssl_byol_r18) or a backbone .npz file")
+    p.add_argument("--init", metavar="DETECTOR",
+                   help="start from this detector's weights (fine-tuning; same model and "
+                        "preprocessing), e.g. caesar_mrcnn/weights/reference_r18.npz")
     p.add_argument("--out", metavar="DIR", help="output folder (default: out of the config)")
     p.add_argument("--epochs", type=int, metavar="N", help="train N epochs")
     p.add_argument("--steps", type=int, metavar="N", help="train N steps (wins over --epochs)")
@@ -497,8 +500,9 @@ def _run_train(args) -> int:
     from caesar_mrcnn.training.loop import train_command
 
     train_command(args.config, args.overrides, data=args.data, val_data=args.val_data,
-                  backbone=args.backbone, out=args.out, epochs=args.epochs, steps=args.steps,
-                  batch_size=args.batch_size, resume=args.resume, stop_at=args.stop_at)
+                  backbone=args.backbone, init=args.init, out=args.out, epochs=args.epochs,
+                  steps=args.steps, batch_size=args.batch_size, resume=args.resume,
+                  stop_at=args.stop_at)
     return 0
 
 

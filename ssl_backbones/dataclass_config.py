@@ -86,6 +86,12 @@ def _coerce(value: Any, tp: Any, where: str, error: ErrorType) -> Any:
             raise error(f"{where}: expected an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads exponents without a dot (1e-4) as strings.
+            try:
+                return float(value)
+            except ValueError:
+                raise error(f"{where}: expected a number, got {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise error(f"{where}: expected a number, got {value!r}")
         return float(value)

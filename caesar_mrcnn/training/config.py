@@ -142,6 +142,11 @@ class TrainConfig:
         repeats it exactly. Its channel count must equal ``model.in_channels``.
     backbone : BackboneConfig
     optim : OptimConfig
+    init : str
+        A detector file (full or compact) whose weights start the run instead of the
+        initialisation, to fine-tune it on other fields or for more steps; its model must have
+        the same layers and shapes and its input the same preprocessing. The optimiser, the
+        schedule and the data order start anew (``--resume`` continues a run instead).
     out : str
         Output folder: checkpoints, TensorBoard logs, the final detector.
     steps : int
@@ -182,6 +187,7 @@ class TrainConfig:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    init: str = ""
     out: str = "runs/detect"
     steps: int = 0
     epochs: int = 12

@@ -178,6 +178,7 @@ class _Run:
 
         from caesar_mrcnn.modeling.maskrcnn import MaskRCNN
         from caesar_mrcnn.training.backbone import BackboneFreezer, load_pretrained
+        from caesar_mrcnn.training.init_weights import load_initial_weights
         from caesar_mrcnn.training.optim import build_optimizer, learning_rate_schedule
 
         cfg = self.cfg
@@ -185,6 +186,13 @@ class _Run:
         self.model = MaskRCNN(cfg.model, seed=cfg.seed)
         if weights is not None:
             load_pretrained(self.model.backbone, weights, cfg.backbone.name)
+        self.started_from = None
+        if cfg.init:
+            # After the backbone: the file's own backbone weights are the ones it was
+            # trained with, and they replace the pretrained ones.
+            self.started_from = load_initial_weights(self.model, cfg.init, cfg.preprocess)
+            if self.provenance is not None:
+                self.provenance["init"] = self.started_from
         self.freezer = BackboneFreezer(self.model.backbone, cfg.backbone)
         everything = self.freezer.all_trainable(self.model)
         peak = self.ctx.lr_for_ranks(cfg.optim.lr, cfg.optim.lr_scaling)
@@ -456,7 +464,8 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at: int | None = None) ->
             from caesar_mrcnn.detection.detector_file import save_detector
 
             extra = {"train": {"steps": result.step, "data": cfg.data.train,
-                               "seed": cfg.seed, "world_size": ctx.size}}
+                               "seed": cfg.seed, "world_size": ctx.size,
+                               **({"init": run.started_from} if run.started_from else {})}}
             result.detector = save_detector(run.model, cfg, run.out / DETECTOR_FILE,
                                             backbone={"name": cfg.backbone.name,
                                                       **run.backbone_meta},
@@ -469,8 +478,8 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at: int | None = None) ->
 
 def train_command(config: str | Path | None, overrides: Sequence[str] = (),
                   data: str | None = None, val_data: str | None = None,
-                  backbone: str | None = None, out: str | None = None,
-                  epochs: int | None = None, steps: int | None = None,
+                  backbone: str | None = None, init: str | None = None,
+                  out: str | None = None, epochs: int | None = None, steps: int | None = None,
                   batch_size: int | None = None, resume: bool = False,
                   stop_at: int | None = None) -> TrainResult:
     """The ``caesar-mrcnn train`` command: options become overrides of the configuration.
@@ -480,7 +489,8 @@ def train_command(config: str | Path | None, overrides: Sequence[str] = (),
     """
     extra = list(overrides)
     for key, value in (("data.train", data), ("data.val", val_data),
-                       ("backbone.name", backbone), ("out", out), ("epochs", epochs),
+                       ("backbone.name", backbone), ("init", init), ("out", out),
+                       ("epochs", epochs),
                        ("batch_size", batch_size)):
         if value is not None:
             extra.append(f"{key}={json.dumps(value) if isinstance(value, str) else value}")

@@ -61,6 +61,8 @@ def test_build_coerces_every_supported_annotation():
     assert cfg.widths == (1, 2, 3) and cfg.extra == {"k": [1]}
     assert cfg.inner == Inner(size=4, scale=(0.0, 2.0))
     assert build(Outer, {"limit": None}, error=Oops).limit is None
+    # YAML 1.1 leaves 1e-4 (no dot) a string; a float option reads it as the number.
+    assert build(Outer, apply_overrides({}, ["limit=1e-4"], error=Oops), error=Oops).limit == 1e-4
     assert build(Outer, None, error=Oops) == Outer()
 
 

@@ -219,6 +219,39 @@ def test_sigterm_stops_the_command_with_a_checkpoint(sim_dir, tmp_path):
     assert not (out / "detector.npz").exists() and not list(out.rglob("*.part*"))
 
 
+def test_init_starts_from_a_detector_and_records_it(sim_dir, tmp_path, capsys):
+    """``init``: the run's first weights are the file's (a run with another seed, trained one
+    step), not the seeded initialisation; the detector says what it started from; a file of
+    another model is a one-line error naming the option."""
+    from caesar_mrcnn.detection.detector_file import read_detector
+
+    quiet = ["steps=1", "image_every=0", "backbone.freeze=frozen"]
+    first = train(_cfg(sim_dir, tmp_path / "first", *quiet, "seed=1")).detector
+    _, want = read_detector(first)
+    # An update of ~1e-12 leaves the starting weights; they must be the file's.
+    tuned = train(_cfg(sim_dir, tmp_path / "tuned", *quiet, "optim.lr=1e-12",
+                       "optim.warmup_steps=0", f"init={first}")).detector
+    meta, got = read_detector(tuned)
+    for a, b in zip(want, got, strict=True):
+        np.testing.assert_allclose(b, a, atol=1e-8)
+    fresh = train(_cfg(sim_dir, tmp_path / "fresh", *quiet, "optim.lr=1e-12",
+                       "optim.warmup_steps=0")).detector
+    assert any(not np.allclose(a, b, atol=1e-6)
+               for a, b in zip(want, read_detector(fresh)[1], strict=True))
+    assert meta["train"]["init"]["file"] == str(first)
+    assert meta["train"]["init"]["train"]["seed"] == 1
+    assert meta["provenance"]["init"]["file"] == str(first)
+
+    code = cli.main(["train", "--config", str(TINY), "--data", str(sim_dir), "--out",
+                     str(tmp_path / "wide"), "--steps", "1", "--init", str(first),
+                     "--set", "model.fpn_channels=32", "--set", "progress=false"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err.count("init:") == 1 and str(first) in err and "shape" in err
+    assert _cli(tmp_path, sim_dir, "--init", str(tmp_path / "missing.npz")) == 2
+    assert "init:" in capsys.readouterr().err
+
+
 # --- command-line errors --------------------------------------------------------------------
 
 

@@ -1,0 +1,60 @@
+"""Start a training run from the weights of an earlier detector (``init``): fine-tuning.
+
+The detector file may be full (``caesar-mrcnn train``) or compact (shipped). Its weights are
+copied, all of them, into the freshly built model of the run, so the new run must build the
+same layers with the same shapes, and feed them the same input: a detector trained on another
+preprocessing would see images it never learned.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from caesar_mrcnn.config import to_dict
+from caesar_mrcnn.errors import ConfigError, WeightsError
+
+
+def load_initial_weights(model, path: str | Path, preprocess: Any) -> dict[str, Any]:
+    """Copy every weight of the detector file ``path`` into ``model``.
+
+    Parameters
+    ----------
+    model : MaskRCNN
+        The run's model, built from its configuration.
+    path : path-like
+        Detector file to start from.
+    preprocess : PreprocessConfig
+        The run's preprocessing; the file's must be the same.
+
+    Returns
+    -------
+    dict
+        What the run records about its starting point: the file as given, its provenance and
+        the training it had (steps, data) where the file says.
+
+    Raises
+    ------
+    ConfigError
+        The file's preprocessing differs from the run's.
+    WeightsError
+        Missing or corrupt file, or weights that do not fit the run's model.
+    """
+    from caesar_mrcnn.detection.detector import load_model
+    from caesar_mrcnn.detection.detector_file import assign_weights
+
+    path = Path(path)
+    try:
+        start, meta = load_model(path)
+    except WeightsError as exc:
+        raise WeightsError(f"init: {exc}") from None
+    if to_dict(meta["preprocess_config"]) != to_dict(preprocess):
+        raise ConfigError(f"init: {path} was trained on another preprocessing "
+                          f"({to_dict(meta['preprocess_config'])}); train with the same "
+                          "preprocess section or start without init")
+    try:
+        assign_weights(list(model.weights), [w.numpy() for w in start.weights], path)
+    except WeightsError as exc:
+        raise WeightsError(f"init: {exc}; start from a detector built with the same model "
+                           "section") from None
+    return {"file": str(path), "train": meta.get("train"), "provenance": meta.get("provenance")}
