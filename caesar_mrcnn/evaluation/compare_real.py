@@ -288,7 +288,7 @@ def score_reference(runs: Sequence[FinderRun], images: Sequence[ImageInput],
                 rows.append((label, run.image.name, run.status, len(sources), -1, -1, -1, -1,
                              float("nan")))
                 continue
-            m = ref.cross_match(sources, cat, image.beam_arcsec)
+            m = ref.cross_match(sources, cat, image.beam_arcsec, image.wcs)
             rows.append((label, run.image.name, "ok", len(sources), int(m.found.sum()), len(cat),
                          int(m.matching.sum()), m.n_fragmented, run.wall_s))
     table = Table(rows=rows, names=REFERENCE_COLUMNS,

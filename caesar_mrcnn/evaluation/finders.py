@@ -29,6 +29,7 @@ import numpy as np
 from astropy.table import Table
 
 from caesar_mrcnn.errors import CaesarError
+from caesar_mrcnn.evaluation.reference import BOX_COLUMNS
 
 CATALOG_COLUMNS = ("ra", "dec", "flux_jy", "peak_jyb", "snr", "maj_arcsec", "min_arcsec",
                    "pa_deg", "class")
@@ -125,7 +126,9 @@ def run_caesar_mrcnn(image: str | os.PathLike, detector=None, config=None, predi
     catalog : astropy.table.Table
         Every entry, whatever its class (``spurious`` included; callers choose what to keep),
         then the entries' components (column ``level``: ``entry`` or ``component``; a
-        component takes its entry's class). :func:`finder_rows` gives the entries.
+        component takes its entry's class), with the entries' bounding boxes in pixels
+        (:data:`~caesar_mrcnn.evaluation.reference.BOX_COLUMNS`; -1 for components).
+        :func:`finder_rows` gives the entries.
     wall_s : float
         Wall time of the inference (s; loading ``detector`` beforehand is not included).
     """
@@ -141,6 +144,9 @@ def run_caesar_mrcnn(image: str | os.PathLike, detector=None, config=None, predi
                              maj_arcsec=col("maj_fwhm"), min_arcsec=col("min_fwhm"),
                              pa_deg=col("pa"), **{"class": np.asarray(cat["class"], dtype=str)})
     entries["level"] = np.full(len(entries), "entry", dtype="U9")
+    # Bounding boxes in the image's pixels (reference.cross_match counts a source inside one).
+    for name in BOX_COLUMNS:
+        entries[name] = np.asarray(cat[name], dtype=np.int64)
     parent = np.asarray(comps["source_index"], dtype=np.int64)
     ccol = lambda *names: catalog_column(comps, *names)  # noqa: E731
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -151,6 +157,8 @@ def run_caesar_mrcnn(image: str | os.PathLike, detector=None, config=None, predi
                            **{"class": np.asarray(cat["class"], dtype=str)[parent]
                               if len(parent) else np.zeros(0, dtype=str)})
     parts["level"] = np.full(len(parts), "component", dtype="U9")
+    for name in BOX_COLUMNS:
+        parts[name] = np.full(len(parts), -1, dtype=np.int64)
     from astropy.table import vstack
 
     return vstack([entries, parts]) if len(parts) else entries, wall

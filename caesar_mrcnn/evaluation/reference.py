@@ -5,11 +5,14 @@ source list, a finder's test catalogue). A finder's catalogue is cross-matched w
 position only, the same for every finder:
 
 - **found**: a reference source counts as found when a catalogue entry lies within
-  ``max(1 beam FWHM, half the source's major axis)`` of it;
+  ``max(1 beam FWHM, half the source's major axis)`` of it, or when the source lies inside the
+  bounding box of an entry that has one (caesar-mrcnn's entries do: a radio galaxy that a
+  reference lists as two lobes is one entry there, centred between them);
 - **matching**: a catalogue entry counts as matching when it lies within that radius of some
-  reference source;
+  reference source, or its bounding box holds one;
 - **fragments**: reference sources with two or more entries within their radius (one source
-  reported in pieces).
+  reported in pieces; by position only, since a compact entry may lie inside an extended
+  entry's box).
 
 Radio galaxies with a known position and largest angular size (LAS) are scored by the
 **central-galaxy** rule: the entries within ``LAS/2 + 2 beam FWHM`` of the galaxy are its
@@ -31,8 +34,10 @@ from astropy.table import Table
 from caesar_mrcnn.errors import DatasetError
 
 RULE = ("A reference source counts as found when a catalogue entry lies within max(1 beam FWHM, "
-        "half its major axis); an entry counts as matching when it lies within that radius of "
-        "a reference source; fragments: reference sources with 2+ entries within that radius.")
+        "half its major axis) or the source lies inside an entry's bounding box (finders that "
+        "report one); an entry counts as matching when it lies within that radius of a "
+        "reference source or its box holds one; fragments: reference sources with 2+ entries "
+        "within that radius.")
 """The cross-match rule in words, printed next to every table that uses it."""
 
 CENTRAL_RULE = ("Central: within LAS/2 + 2 beam FWHM of the galaxy's position; the galaxy comes "
@@ -175,7 +180,12 @@ def separation_arcsec(ra1, dec1, ra2, dec2) -> np.ndarray:
     return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))) * 3600.0
 
 
-def cross_match(reference: Table, catalog: Table, beam_arcsec: float) -> CrossMatch:
+BOX_COLUMNS = ("bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1")
+"""An entry's bounding box: first column and row, end column and row (exclusive), in pixels of
+the image the catalogue was made from."""
+
+
+def cross_match(reference: Table, catalog: Table, beam_arcsec: float, wcs=None) -> CrossMatch:
     """Cross-match a finder's catalogue with reference sources (see the module docstring).
 
     Parameters
@@ -183,9 +193,12 @@ def cross_match(reference: Table, catalog: Table, beam_arcsec: float) -> CrossMa
     reference : astropy.table.Table
         ``ra, dec`` (deg), ``maj_arcsec`` (FWHM, arcsec; NaN allowed).
     catalog : astropy.table.Table
-        The finder's entries, ``ra, dec`` (deg).
+        The finder's entries, ``ra, dec`` (deg), and optionally their bounding boxes
+        (:data:`BOX_COLUMNS`; a row without one holds -1).
     beam_arcsec : float
         Beam major-axis FWHM (arcsec).
+    wcs : astropy.wcs.WCS, optional
+        Celestial WCS of the image; the boxes count only when it is given.
     """
     if not beam_arcsec > 0:
         raise ValueError(f"beam_arcsec must be positive, got {beam_arcsec}")
@@ -193,8 +206,26 @@ def cross_match(reference: Table, catalog: Table, beam_arcsec: float) -> CrossMa
     radius = np.maximum(beam_arcsec, maj / 2)
     d = separation_arcsec(reference["ra"], reference["dec"], catalog["ra"], catalog["dec"])
     within = d <= radius[:, None]  # NaN positions are never within
-    return CrossMatch(found=within.any(axis=1), matching=within.any(axis=0),
+    held = within | _inside_boxes(reference, catalog, wcs)
+    return CrossMatch(found=held.any(axis=1), matching=held.any(axis=0),
                       entries_per_source=within.sum(axis=1).astype(int))
+
+
+def _inside_boxes(reference: Table, catalog: Table, wcs) -> np.ndarray:
+    """(n_ref, n_entries): the reference position's pixel lies in the entry's bounding box."""
+    inside = np.zeros((len(reference), len(catalog)), bool)
+    if wcs is None or not len(reference) or not len(catalog) or not all(
+            c in catalog.colnames for c in BOX_COLUMNS):
+        return inside
+    from astropy.coordinates import SkyCoord
+
+    x, y = wcs.world_to_pixel(SkyCoord(reference["ra"], reference["dec"], unit="deg"))
+    with np.errstate(invalid="ignore"):
+        ix, iy = np.rint(np.asarray(x, float)), np.rint(np.asarray(y, float))
+    x0, y0, x1, y1 = (np.asarray(catalog[c], float)[None, :] for c in BOX_COLUMNS)
+    has_box = (x1 > x0) & (y1 > y0)
+    return has_box & (ix[:, None] >= x0) & (ix[:, None] < x1) & (iy[:, None] >= y0) & (
+        iy[:, None] < y1)
 
 
 @dataclass

@@ -51,6 +51,32 @@ def test_cross_match_radius_is_beam_or_half_the_major_axis():
     assert not none.found.any() and none.n_fragmented == 0
 
 
+
+def test_cross_match_counts_a_source_inside_an_entrys_box():
+    """A reference that lists a galaxy's two lobes apart: one entry centred between them,
+    whose box holds both, finds both and matches; a box counts only with the image's WCS, and
+    a row without a box (-1) never holds anything."""
+    from astropy.wcs import WCS
+
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---SIN", "DEC--SIN"]
+    wcs.wcs.crval = [150.0, DEC0]
+    wcs.wcs.crpix = [51.0, 51.0]  # pixel (50, 50), 0-based, at the centre
+    wcs.wcs.cdelt = [-1.0 / 3600, 1.0 / 3600]  # 1" pixels
+    lobes = [offset(-30), offset(30)]  # 30 px either side of the centre
+    ref = Table({"ra": [p[0] for p in lobes], "dec": [p[1] for p in lobes],
+                 "maj_arcsec": [8.0, 8.0]})
+    cat = Table({"ra": [150.0, offset(0, 40)[0]], "dec": [DEC0, offset(0, 40)[1]],
+                 "bbox_x0": [15, -1], "bbox_y0": [40, -1], "bbox_x1": [86, -1],
+                 "bbox_y1": [61, -1]})
+    m = cross_match(ref, cat, beam_arcsec=6.0, wcs=wcs)
+    assert m.found.tolist() == [True, True] and m.matching.tolist() == [True, False]
+    assert m.n_fragmented == 0
+    assert not cross_match(ref, cat, beam_arcsec=6.0).found.any()
+    # East is left: the lobe 30" west lies at column 80, the box's end column is exclusive.
+    cat["bbox_x1"][0] = 80
+    assert cross_match(ref, cat, beam_arcsec=6.0, wcs=wcs).found.tolist() == [False, True]
+
 def test_central_galaxy_rule():
     # LAS 60", beam 5": central within 30 + 10 = 40".
     cat = Table({"ra": [offset(0)[0], offset(39)[0], offset(41)[0], offset(200)[0]],
