@@ -206,20 +206,22 @@ def cross_match(reference: Table, catalog: Table, beam_arcsec: float, wcs=None) 
     radius = np.maximum(beam_arcsec, maj / 2)
     d = separation_arcsec(reference["ra"], reference["dec"], catalog["ra"], catalog["dec"])
     within = d <= radius[:, None]  # NaN positions are never within
-    held = within | _inside_boxes(reference, catalog, wcs)
+    held = within | inside_boxes(reference, catalog, wcs)
     return CrossMatch(found=held.any(axis=1), matching=held.any(axis=0),
                       entries_per_source=within.sum(axis=1).astype(int))
 
 
-def _inside_boxes(reference: Table, catalog: Table, wcs) -> np.ndarray:
-    """(n_ref, n_entries): the reference position's pixel lies in the entry's bounding box."""
-    inside = np.zeros((len(reference), len(catalog)), bool)
-    if wcs is None or not len(reference) or not len(catalog) or not all(
+def inside_boxes(positions: Table, catalog: Table, wcs) -> np.ndarray:
+    """``(len(positions), len(catalog))`` bool: the pixel of each position (``ra, dec`` in
+    deg) lies in the entry's bounding box (:data:`BOX_COLUMNS`). All False without ``wcs``,
+    for a catalogue without boxes, and for rows whose box is -1."""
+    inside = np.zeros((len(positions), len(catalog)), bool)
+    if wcs is None or not len(positions) or not len(catalog) or not all(
             c in catalog.colnames for c in BOX_COLUMNS):
         return inside
     from astropy.coordinates import SkyCoord
 
-    x, y = wcs.world_to_pixel(SkyCoord(reference["ra"], reference["dec"], unit="deg"))
+    x, y = wcs.world_to_pixel(SkyCoord(positions["ra"], positions["dec"], unit="deg"))
     with np.errstate(invalid="ignore"):
         ix, iy = np.rint(np.asarray(x, float)), np.rint(np.asarray(y, float))
     x0, y0, x1, y1 = (np.asarray(catalog[c], float)[None, :] for c in BOX_COLUMNS)

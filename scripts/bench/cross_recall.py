@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in mine:
             if r.finder == "caesar-mrcnn" and "level" in r.catalog.colnames:
                 catalogs[finders.CAESAR_COMPONENTS] = r.catalog
-        rows = cross_recall(catalogs, im.beam_arcsec, CLASSICAL, args.snr)
+        rows = cross_recall(catalogs, im.beam_arcsec, CLASSICAL, args.snr, im.wcs)
         for r in rows:
             k, n = totals.get((r["finder"], r["of"]), (0, 0))
             totals[(r["finder"], r["of"])] = (k + r["k"], n + r["n"])

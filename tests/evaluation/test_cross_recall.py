@@ -29,6 +29,27 @@ def test_same_source_radius_grows_with_either_entry():
     assert same_source(point, cat(), BEAM).shape == (1, 0)
 
 
+
+def test_same_source_counts_a_position_inside_a_box_in_either_order():
+    """A double source whose lobes lie 40" either side of an entry centred between them, with
+    no size (so the radius stays one beam): the entry's box holds both lobes, given the WCS."""
+    from astropy.wcs import WCS
+
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---SIN", "DEC--SIN"]
+    wcs.wcs.crval = [150.0, DEC0]
+    wcs.wcs.crpix = [101.0, 101.0]  # pixel (100, 100), 0-based
+    wcs.wcs.cdelt = [-1.0 / 3600, 1.0 / 3600]
+    lobes = cat((-40.0, 30, 6.0), (40.0, 30, 6.0))
+    entry = cat((0.0, 40, np.nan, "extended"))
+    for name, value in zip(("bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1"), (55, 90, 146, 111)):
+        entry[name] = [value]
+    assert not same_source(lobes, entry, BEAM).any()
+    assert same_source(lobes, entry, BEAM, wcs).all()
+    assert same_source(entry, lobes, BEAM, wcs).all()
+    # Without boxes (a classical finder's catalogue) the same positions are apart.
+    assert not same_source(cat((0.0, 40, np.nan)), lobes, BEAM, wcs).any()
+
 def test_recall_consensus_and_confirmation():
     aegean = cat((-20.0, 40, 6.0), (20.0, 30, 6.0), (200.0, 15, 6.0), (400.0, 4, 6.0))
     pybdsf = cat((-21.0, 35, 6.0), (19.0, 28, 6.0), (401.0, 5, 6.0))
