@@ -50,6 +50,7 @@ def test_same_source_counts_a_position_inside_a_box_in_either_order():
     # Without boxes (a classical finder's catalogue) the same positions are apart.
     assert not same_source(cat((0.0, 40, np.nan)), lobes, BEAM, wcs).any()
 
+
 def test_recall_consensus_and_confirmation():
     aegean = cat((-20.0, 40, 6.0), (20.0, 30, 6.0), (200.0, 15, 6.0), (400.0, 4, 6.0))
     pybdsf = cat((-21.0, 35, 6.0), (19.0, 28, 6.0), (401.0, 5, 6.0))
