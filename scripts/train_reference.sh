@@ -7,7 +7,8 @@
 #                                          seed 1, and 1000 at random positions, seed 2)
 #   configs/pretrain/snr_byol_r18.yaml     BYOL ResNet18 on noise-unit views of the MiraBest
 #                                          training batches, real fields and the cutouts
-#   configs/detect/reference_r18.yaml      Mask R-CNN on the frozen BYOL backbone
+#   configs/detect/reference_r18.yaml      Mask R-CNN on the frozen BYOL backbone, then
+#                                          fine-tuned from itself on 1200 fresh fields (seed 3)
 # The real images are read from $CAESAR_MRCNN_REAL (default ../shared/real); the simulator
 # and the pretraining data refuse the evaluation images among them.
 # Usage: scripts/train_reference.sh [OUT] [--install]
@@ -15,8 +16,8 @@
 #   --install  copy the packed models into caesar_mrcnn/weights/ at the end
 # Environment: CAESAR_MRCNN (command, default caesar-mrcnn), PYTHON (default python3),
 #   CAESAR_MRCNN_REAL (folder of the real images, default ../shared/real),
-#   DETECT_STOP_AT (stop the detector's schedule after that step), SKIP_COMPARE=1 (no
-#   Aegean/PyBDSF).
+#   DETECT_STOP_AT (stop the detector's schedule after that step), FINETUNE_STOP_AT (the same
+#   for the fine-tuning), SKIP_COMPARE=1 (no Aegean/PyBDSF).
 # Provenance: every model file records the git commit (and whether the checkout had
 # uncommitted changes), its command line, the digest of its data, the software versions, and
 # this script's own command line (CAESAR_MRCNN_DRIVER); `caesar-mrcnn info FILE` prints them.
@@ -44,7 +45,7 @@ mkdir -p "$OUT"
 stamp() { echo "[$(date -u +%H:%M:%S)] $*"; }
 
 # Recorded in every model file this run writes, beside the command that wrote it.
-export CAESAR_MRCNN_DRIVER="scripts/train_reference.sh $*${DETECT_STOP_AT:+ (DETECT_STOP_AT=$DETECT_STOP_AT)}"
+export CAESAR_MRCNN_DRIVER="scripts/train_reference.sh $*${DETECT_STOP_AT:+ (DETECT_STOP_AT=$DETECT_STOP_AT)}${FINETUNE_STOP_AT:+ (FINETUNE_STOP_AT=$FINETUNE_STOP_AT)}"
 if [ -n "$(git -C "$HERE" status --porcelain 2>/dev/null)" ]; then
     stamp "warning: uncommitted changes in $HERE; the models will record a dirty checkout"
 fi
@@ -90,11 +91,30 @@ if [ ! -f "$OUT/detect/detector.npz" ]; then
             --backbone ssl_byol_r18 --out "$OUT/detect" --resume
     fi
 fi
-$PY -m caesar_mrcnn.zoo.pack detector "$OUT/detect/detector.npz" "$OUT/models/reference_r18.npz" \
+$PY -m caesar_mrcnn.zoo.pack detector "$OUT/detect/detector.npz" "$OUT/models/detect_r18.npz" \
+    --backbone "$OUT/models/ssl_byol_r18.npz"
+
+# 4. fine-tuning: the detector again, from its packed (float16) weights, on 1200 fresh fields
+# (seed 3) at a third of the learning rate (docs/models.md). FINETUNE_STOP_AT=N stops it after
+# step N.
+[ -d "$OUT/train_ft" ] || { stamp "simulate fine-tuning fields"; $CM simulate --config "$SIM" --seed 3 --n-images 1200 --out "$OUT/train_ft" --no-progress; }
+if [ ! -f "$OUT/finetune/detector.npz" ]; then
+    stamp "fine-tune the detector"
+    FT_STEPS=4000
+    $CM train --config "$CONFIGS/detect/reference_r18.yaml" --data "$OUT/train_ft" \
+        --backbone ssl_byol_r18 --init "$OUT/models/detect_r18.npz" --out "$OUT/finetune" \
+        --steps $FT_STEPS --set optim.lr=3e-4 --set optim.warmup_steps=50 --set seed=1 \
+        --set checkpoint_every=100 --resume ${FINETUNE_STOP_AT:+--stop-at "$FINETUNE_STOP_AT"}
+    if [ -n "${FINETUNE_STOP_AT:-}" ] && [ "$FINETUNE_STOP_AT" -lt $FT_STEPS ]; then
+        $PY -m caesar_mrcnn.zoo.pack from-checkpoint "$OUT/finetune" "$OUT/finetune/detector.npz" \
+            --step "$FINETUNE_STOP_AT"
+    fi
+fi
+$PY -m caesar_mrcnn.zoo.pack detector "$OUT/finetune/detector.npz" "$OUT/models/reference_r18.npz" \
     --backbone "$OUT/models/ssl_byol_r18.npz"
 $PY -m caesar_mrcnn.zoo.pack sizes "$OUT/models"
 
-# 4. scores on the held-out fields (docs/models.md)
+# 5. scores on the held-out fields (docs/models.md)
 stamp "evaluate on held-out fields"
 rm -rf "$OUT/eval"
 $CM evaluate --data "$OUT/test" --weights "$OUT/models/reference_r18.npz" --out "$OUT/eval"

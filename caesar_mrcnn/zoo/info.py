@@ -111,6 +111,11 @@ def model_info(model: str | Path) -> dict[str, Any]:
              "backbone": str((meta.get("backbone") or {}).get("name", "?")),
              "train steps": str(train.get("steps", "?")),
              "train data": str(train.get("data", "?"))}
+    start = train.get("init")
+    if isinstance(start, dict):
+        before = start.get("train") or {}
+        facts["started from"] = (f"{start.get('file', '?')} ({before.get('steps', '?')} steps on "
+                                 f"{before.get('data', '?')})")
     out = {"path": str(path), "kind": kind, "facts": facts,
            "provenance": meta.get("provenance")}
     if kind == "detector (compact)":

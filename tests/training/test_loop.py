@@ -241,6 +241,9 @@ def test_init_starts_from_a_detector_and_records_it(sim_dir, tmp_path, capsys):
     assert meta["train"]["init"]["file"] == str(first)
     assert meta["train"]["init"]["train"]["seed"] == 1
     assert meta["provenance"]["init"]["file"] == str(first)
+    from caesar_mrcnn.zoo.info import model_info
+
+    assert model_info(tuned)["facts"]["started from"] == f"{first} (1 steps on {sim_dir})"
 
     code = cli.main(["train", "--config", str(TINY), "--data", str(sim_dir), "--out",
                      str(tmp_path / "wide"), "--steps", "1", "--init", str(first),
