@@ -15,13 +15,13 @@ from caesar_mrcnn.config import to_dict
 from caesar_mrcnn.errors import ConfigError, WeightsError
 
 
-def load_initial_weights(model, path: str | Path, preprocess: Any) -> dict[str, Any]:
-    """Copy every weight of the detector file ``path`` into ``model``.
+def read_initial_weights(path: str | Path, preprocess: Any) -> tuple[list, dict[str, Any]]:
+    """The weights of the detector file ``path``, checked against the run's preprocessing.
+
+    Called before the run writes anything, so a bad file leaves no output behind.
 
     Parameters
     ----------
-    model : MaskRCNN
-        The run's model, built from its configuration.
     path : path-like
         Detector file to start from.
     preprocess : PreprocessConfig
@@ -29,7 +29,9 @@ def load_initial_weights(model, path: str | Path, preprocess: Any) -> dict[str, 
 
     Returns
     -------
-    dict
+    values : list of numpy.ndarray
+        Every weight of the file's model, in the model's order.
+    record : dict
         What the run records about its starting point: the file as given, its provenance and
         the training it had (steps, data) where the file says.
 
@@ -38,10 +40,9 @@ def load_initial_weights(model, path: str | Path, preprocess: Any) -> dict[str, 
     ConfigError
         The file's preprocessing differs from the run's.
     WeightsError
-        Missing or corrupt file, or weights that do not fit the run's model.
+        Missing or corrupt file, or not a detector file.
     """
     from caesar_mrcnn.detection.detector import load_model
-    from caesar_mrcnn.detection.detector_file import assign_weights
 
     path = Path(path)
     try:
@@ -52,9 +53,22 @@ def load_initial_weights(model, path: str | Path, preprocess: Any) -> dict[str, 
         raise ConfigError(f"init: {path} was trained on another preprocessing "
                           f"({to_dict(meta['preprocess_config'])}); train with the same "
                           "preprocess section or start without init")
+    record = {"file": str(path), "train": meta.get("train"), "provenance": meta.get("provenance")}
+    return [w.numpy() for w in start.weights], record
+
+
+def assign_initial_weights(model, values: list, path: str | Path) -> None:
+    """Copy the values of :func:`read_initial_weights` into the run's ``model``.
+
+    Raises
+    ------
+    WeightsError
+        Weights that do not fit the run's model (nothing is assigned then).
+    """
+    from caesar_mrcnn.detection.detector_file import assign_weights
+
     try:
-        assign_weights(list(model.weights), [w.numpy() for w in start.weights], path)
+        assign_weights(list(model.weights), values, Path(path))
     except WeightsError as exc:
         raise WeightsError(f"init: {exc}; start from a detector built with the same model "
                            "section") from None
-    return {"file": str(path), "train": meta.get("train"), "provenance": meta.get("provenance")}

@@ -147,6 +147,7 @@ class _Run:
         self.ckpt_dir = self.out / "checkpoints"
         self.predict_fn = None
         self.val_losses_fn = None
+        self.started_from = None
         self.counter = None
         # Where this run's weights come from: stored in every checkpoint and the detector file.
         self.provenance = _provenance(cfg) if ctx.is_root else None
@@ -173,12 +174,13 @@ class _Run:
         self.total = cfg.steps or cfg.epochs * self.steps_per_epoch
         self.val_every = cfg.validate_every or self.steps_per_epoch
 
-    def build(self, weights, backbone_meta: dict[str, Any]) -> None:
+    def build(self, weights, backbone_meta: dict[str, Any],
+              initial: tuple[list, dict[str, Any]] | None = None) -> None:
         import keras
 
         from caesar_mrcnn.modeling.maskrcnn import MaskRCNN
         from caesar_mrcnn.training.backbone import BackboneFreezer, load_pretrained
-        from caesar_mrcnn.training.init_weights import load_initial_weights
+        from caesar_mrcnn.training.init_weights import assign_initial_weights
         from caesar_mrcnn.training.optim import build_optimizer, learning_rate_schedule
 
         cfg = self.cfg
@@ -186,11 +188,11 @@ class _Run:
         self.model = MaskRCNN(cfg.model, seed=cfg.seed)
         if weights is not None:
             load_pretrained(self.model.backbone, weights, cfg.backbone.name)
-        self.started_from = None
-        if cfg.init:
+        if initial is not None:
             # After the backbone: the file's own backbone weights are the ones it was
             # trained with, and they replace the pretrained ones.
-            self.started_from = load_initial_weights(self.model, cfg.init, cfg.preprocess)
+            assign_initial_weights(self.model, initial[0], cfg.init)
+            self.started_from = initial[1]
             if self.provenance is not None:
                 self.provenance["init"] = self.started_from
         self.freezer = BackboneFreezer(self.model.backbone, cfg.backbone)
@@ -381,8 +383,11 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at: int | None = None) ->
     run = _Run(cfg, ctx, resume)
     run.check_out()
     run.prepare_data(preprocessor)
-    if ctx.is_root:
-        make_output_folder(run.out)
+    initial = None
+    if cfg.init:
+        from caesar_mrcnn.training.init_weights import read_initial_weights
+
+        initial = read_initial_weights(cfg.init, cfg.preprocess)
 
     if cfg.model.mixed_precision and cfg.precision == "float32":
         cfg = dataclasses.replace(cfg, precision="mixed_float16")
@@ -395,7 +400,10 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at: int | None = None) ->
         stack.enter_context(sigterm_as_interrupt())
         if cfg.deterministic:
             stack.enter_context(_op_determinism())
-        run.build(weights, backbone_meta)
+        run.build(weights, backbone_meta, initial)
+        if ctx.is_root:
+            # Only once the model is built: a starting file that does not fit writes nothing.
+            make_output_folder(run.out)
         start = run.restore_or_start()
         result.step = start
         if ctx.is_root:

@@ -251,8 +251,9 @@ def test_init_starts_from_a_detector_and_records_it(sim_dir, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert err.count("init:") == 1 and str(first) in err and "shape" in err
+    assert not (tmp_path / "wide").exists()
     assert _cli(tmp_path, sim_dir, "--init", str(tmp_path / "missing.npz")) == 2
-    assert "init:" in capsys.readouterr().err
+    assert "init:" in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
 # --- command-line errors --------------------------------------------------------------------
