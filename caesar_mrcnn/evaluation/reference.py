@@ -164,12 +164,19 @@ def pixel_indices(reference: Table, wcs, shape: tuple[int, int]
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nearest pixel ``(column, row)`` of each reference position, and whether it lies in an
     image of ``shape``."""
-    from astropy.coordinates import SkyCoord
-
-    x, y = wcs.world_to_pixel(SkyCoord(reference["ra"], reference["dec"], unit="deg"))
-    ix, iy = np.rint(np.asarray(x)).astype(int), np.rint(np.asarray(y)).astype(int)
+    x, y = _nearest_pixels(reference, wcs)
+    ix, iy = x.astype(int), y.astype(int)
     ny, nx = shape
     return ix, iy, (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+
+
+def _nearest_pixels(positions: Table, wcs) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest pixel column and row (float, NaN for an undefined position) of ``ra, dec``."""
+    from astropy.coordinates import SkyCoord
+
+    x, y = wcs.world_to_pixel(SkyCoord(positions["ra"], positions["dec"], unit="deg"))
+    with np.errstate(invalid="ignore"):
+        return np.rint(np.asarray(x, float)), np.rint(np.asarray(y, float))
 
 
 def separation_arcsec(ra1, dec1, ra2, dec2) -> np.ndarray:
@@ -219,11 +226,7 @@ def inside_boxes(positions: Table, catalog: Table, wcs) -> np.ndarray:
     if wcs is None or not len(positions) or not len(catalog) or not all(
             c in catalog.colnames for c in BOX_COLUMNS):
         return inside
-    from astropy.coordinates import SkyCoord
-
-    x, y = wcs.world_to_pixel(SkyCoord(positions["ra"], positions["dec"], unit="deg"))
-    with np.errstate(invalid="ignore"):
-        ix, iy = np.rint(np.asarray(x, float)), np.rint(np.asarray(y, float))
+    ix, iy = _nearest_pixels(positions, wcs)
     x0, y0, x1, y1 = (np.asarray(catalog[c], float)[None, :] for c in BOX_COLUMNS)
     has_box = (x1 > x0) & (y1 > y0)
     return has_box & (ix[:, None] >= x0) & (ix[:, None] < x1) & (iy[:, None] >= y0) & (
