@@ -6,8 +6,10 @@ truth one-to-one, class-agnostically: by mask IoU >= 0.5, and with ``--match iou
 also by position (an entry within the larger of the beam FWHM and half the true source's
 major axis: the rule of the real-image comparisons and of the radio literature's
 completeness and reliability, e.g. Hopkins et al. 2015, PASA 32, e037). The table gives,
-per threshold and rule, the reliability of all entries at measured SNR >= 5 and the
-completeness of the true compact sources per true-SNR bin. The chosen value is the lowest
+per threshold and rule, the reliability of all entries at measured SNR >= 5, why the others
+match nothing (a fragment of a true source, on a true sidelobe pattern, or off every true
+object: only the last are detections of noise), and the completeness of the true compact
+sources per true-SNR bin. The chosen value is the lowest
 threshold whose reliability at SNR >= 5 reaches the target (95 %), so that completeness is
 as high as that reliability allows.
 
@@ -37,12 +39,26 @@ from caesar_mrcnn.evaluation.scoring import score_detections
 SNR_BINS = (3, 5, 7, 10, 20, 50, 100, 1000)
 """True and measured SNR bin edges, as the model card's tables."""
 
+UNMATCHED_KINDS = ("fragment", "on an artefact", "off source")
+"""Why an entry matches no true object
+(:func:`caesar_mrcnn.evaluation.matching.error_kinds`)."""
+
 
 def _pooled(rows: list[dict], name: str, lo: float) -> tuple[int, int]:
     """Successes and trials of group ``name`` over every bin starting at or above ``lo``."""
     sel = [r for r in rows if r["class"] == name and np.isfinite(r["snr_lo"])
            and r["snr_lo"] >= lo]
     return sum(r["k"] for r in sel), sum(r["n"] for r in sel)
+
+
+def _unmatched_kinds(rows: list[dict], lo: float) -> dict[str, int]:
+    """Unmatched entries of measured SNR ``lo`` or more, counted by kind (fragment of a true
+    source, on a true artefact, off every true object)."""
+    kinds = dict.fromkeys(UNMATCHED_KINDS, 0)
+    for r in rows:
+        if np.isfinite(r["snr"]) and r["snr"] >= lo:
+            kinds[r["kind"]] += 1
+    return kinds
 
 
 def sweep(data: str | Path, weights: str | Path | None, thresholds: list[float],
@@ -65,6 +81,7 @@ def sweep(data: str | Path, weights: str | Path | None, thresholds: list[float],
                                           if r["class"] == "compact"
                                           and np.isfinite(r["snr_lo"])},
                          "compact_ge5": _pooled(result.completeness, "compact", 5),
+                         "unmatched_ge5": _unmatched_kinds(result.unmatched, 5),
                          "wall_s": wall})
             print(f"score_thr {thr:.2f}, {match}: reliability(SNR>=5) {k}/{n}, "
                   f"{wall:.0f} s", file=sys.stderr)
@@ -85,12 +102,14 @@ def table_markdown(rows: list[dict], target: float) -> str:
     for match in dict.fromkeys(r["match"] for r in rows):
         mine = [r for r in rows if r["match"] == match]
         bins = list(mine[0]["completeness"])
-        head = ["score_thr", "reliability, SNR ≥ 5", "compact completeness, SNR ≥ 5",
-                *[f"compact {lo:g}–{hi:g}" for lo, hi in bins]]
+        head = ["score_thr", "reliability, SNR ≥ 5",
+                "unmatched, SNR ≥ 5: fragments / on artefacts / off source",
+                "compact completeness, SNR ≥ 5", *[f"compact {lo:g}–{hi:g}" for lo, hi in bins]]
         lines += [f"{MATCH_TITLES[match]}:", "", "| " + " | ".join(head) + " |",
                   "|" + "---|" * len(head)]
         for r in mine:
             cells = [f"{r['score_thr']:.2f}", _pct(r["rel_k"], r["rel_n"]),
+                     " / ".join(str(r["unmatched_ge5"][k]) for k in UNMATCHED_KINDS),
                      _pct(*r["compact_ge5"]), *[_pct(*r["completeness"][b]) for b in bins]]
             lines.append("| " + " | ".join(cells) + " |")
         chosen = choose(mine, target)

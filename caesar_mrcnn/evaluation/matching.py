@@ -147,21 +147,30 @@ def error_kinds(truth: Sequence[Annotation], dets: Sequence[Annotation], matchin
     -------
     det_kinds : list of str or None
         Per detection: None when matched, ``"fragment"`` (mostly inside a true source: a piece
-        of it, or a second detection of it) or ``"off source"`` (mostly outside every true
-        source: noise, an artefact missing from the truth, or a badly placed outline).
+        of it, or a second detection of it), ``"on an artefact"`` (mostly inside a true
+        ``spurious`` object, a sidelobe pattern, and not inside a source) or ``"off source"``
+        (mostly outside every true object: noise, an artefact missing from the truth, or a
+        badly placed outline).
     truth_kinds : list of str or None
         Per true object: None when matched, ``"outlined poorly"`` (a detection overlaps it,
         below the match IoU) or ``"undetected"``.
     """
     inter, area_t, area_d = mask_overlaps(truth, dets)
-    frac_in = np.zeros(len(dets))
+    artefact = np.array([a.category == "spurious" for a in truth], dtype=bool)
+    in_source = np.zeros(len(dets))
+    in_artefact = np.zeros(len(dets))
     best_iou = np.zeros(len(truth))
     if inter.nnz:
-        np.maximum.at(frac_in, inter.col, inter.data / area_d[inter.col])
+        frac = inter.data / area_d[inter.col]
+        on_art = artefact[inter.row]
+        np.maximum.at(in_source, inter.col[~on_art], frac[~on_art])
+        np.maximum.at(in_artefact, inter.col[on_art], frac[on_art])
         iou = inter.data / (area_t[inter.row] + area_d[inter.col] - inter.data)
         np.maximum.at(best_iou, inter.row, iou)
     det_ok, truth_ok = matching.det_matched, matching.truth_matched
-    det_kinds = [None if det_ok[j] else ("fragment" if frac_in[j] >= inside else "off source")
+    det_kinds = [None if det_ok[j] else
+                 "fragment" if in_source[j] >= inside else
+                 "on an artefact" if in_artefact[j] >= inside else "off source"
                  for j in range(len(dets))]
     truth_kinds = [None if truth_ok[i] else
                    ("outlined poorly" if best_iou[i] >= touched_iou else "undetected")

@@ -47,6 +47,9 @@ class EvaluationResult:
         One row per matched pair (image, classes, IoU, SNRs, fluxes, position error).
     astrometry, photometry : list of dict
         Position error (arcsec) and flux ratio (measured / true) statistics per true-SNR bin.
+    unmatched : list of dict
+        One row per unmatched detection: ``image``, ``class``, measured ``snr`` and ``kind``
+        (``fragment``, ``on an artefact`` or ``off source``).
     """
 
     summary: dict
@@ -57,6 +60,7 @@ class EvaluationResult:
     matches: list[dict] = field(default_factory=list)
     astrometry: list[dict] = field(default_factory=list)
     photometry: list[dict] = field(default_factory=list)
+    unmatched: list[dict] = field(default_factory=list)
 
 
 def _attr(anns: Sequence[Annotation], key: str) -> np.ndarray:
@@ -167,17 +171,23 @@ def score_detections(samples: Sequence[Sample], detections: Sequence[Sequence[An
         raise ValueError(f"{len(samples)} samples but {len(detections)} detection lists")
     t_cls, t_snr, t_hit = [], [], []
     d_cls, d_snr, d_hit = [], [], []
-    pair_rows = []
+    pair_rows: list[dict] = []
+    unmatched: list[dict] = []
     errors = {"false_detections": {}, "missed": {}}
     for sample, dets in zip(samples, detections):
         truth = sample.annotations
         m = _match(truth, dets, sample.meta, match, iou_threshold)
-        for key, objs, kinds in zip(("false_detections", "missed"), (dets, truth),
-                                    error_kinds(truth, dets, m)):
+        det_kinds, truth_kinds = error_kinds(truth, dets, m)
+        for key, objs, kinds in (("false_detections", dets, det_kinds),
+                                 ("missed", truth, truth_kinds)):
             for obj, kind in zip(objs, kinds):
                 if kind is not None:
                     per_class = errors[key].setdefault(obj.category, {})
                     per_class[kind] = per_class.get(kind, 0) + 1
+        image = str(sample.meta.get("image_id", sample.image_path.name))
+        unmatched += [{"image": image, "class": d.category,
+                       "snr": float(d.attrs.get("snr", np.nan)), "kind": kind}
+                      for d, kind in zip(dets, det_kinds) if kind is not None]
         t_cls += [a.category for a in truth]
         d_cls += [a.category for a in dets]
         t_snr.append(_attr(truth, "snr"))
@@ -193,8 +203,8 @@ def score_detections(samples: Sequence[Sample], detections: Sequence[Sequence[An
             ratio = _attr(dp, "flux_jy") / _attr(tp, "flux_jy")
         for k, (a, b) in enumerate(zip(tp, dp)):
             pair_rows.append({
-                "image": str(sample.meta.get("image_id", sample.image_path.name)),
-                "truth_index": int(m.truth_idx[k]), "det_index": int(m.det_idx[k]),
+                "image": image, "truth_index": int(m.truth_idx[k]),
+                "det_index": int(m.det_idx[k]),
                 "truth_class": a.category, "pred_class": b.category,
                 "iou": float(m.quality[k]), "score": float(b.attrs.get("score", np.nan)),
                 "truth_snr": float(a.attrs.get("snr", np.nan)),
@@ -241,4 +251,4 @@ def score_detections(samples: Sequence[Sample], detections: Sequence[Sequence[An
         "errors": errors,
     }
     return EvaluationResult(summary, completeness, reliability, classification, confusion,
-                            pair_rows, astrometry, photometry)
+                            pair_rows, astrometry, photometry, unmatched)

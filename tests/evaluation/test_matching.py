@@ -114,6 +114,22 @@ def test_error_kinds_of_unmatched_objects():
     assert error_kinds([], dets, match_masks([], dets)) == (["off source"] * 4, [])
 
 
+def test_a_detection_on_a_sidelobe_pattern_is_on_an_artefact():
+    """Inside a true ``spurious`` object only: on an artefact; inside a source that an
+    artefact overlaps: a fragment of the source; half in the pattern: on an artefact at the
+    default ``inside`` of one half, off source above it."""
+    source = square(20, 20, 6)
+    rings = square(10, 10, 26, "spurious")  # the pattern around the source
+    dets = [square(12, 12, 4, "extended"),   # on a ring
+            square(21, 21, 3),               # on the source, inside the pattern too
+            square(33, 30, 6)]               # 3 of its 6 rows (18 of 36 pixels) in the pattern
+    m = match_masks([source, rings], dets, 0.5)
+    det_kinds, _ = error_kinds([source, rings], dets, m)
+    assert det_kinds == ["on an artefact", "fragment", "on an artefact"]
+    det_kinds, _ = error_kinds([source, rings], dets, m, inside=0.51)
+    assert det_kinds == ["on an artefact", "fragment", "off source"]
+
+
 def test_positions_match_one_to_one_within_each_radius():
     from caesar_mrcnn.evaluation.matching import match_positions
 

@@ -67,6 +67,8 @@ def test_scores_hand_computed(tmp_path):
     assert s["errors"] == {"false_detections": {"compact": {"fragment": 1},
                                                 "spurious": {"off source": 1}},
                            "missed": {"compact": {"undetected": 1}}}
+    assert sorted((r["class"], r["kind"]) for r in res.unmatched) == [
+        ("compact", "fragment"), ("spurious", "off source")]
 
 
 def test_scores_by_position(tmp_path):
