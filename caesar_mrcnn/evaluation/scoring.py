@@ -34,9 +34,9 @@ class EvaluationResult:
     ----------
     summary : dict
         JSON-ready: settings, counts, overall and per-class proportions, COCO AP, confusion,
-        and ``errors``: unmatched detections per predicted class split into ``fragment`` and
-        ``off source``, missed sources per true class into ``outlined poorly`` and ``undetected``
-        (:func:`~caesar_mrcnn.evaluation.matching.error_kinds`).
+        and ``errors``: unmatched detections per predicted class split into ``fragment``,
+        ``on an artefact`` and ``off source``, missed sources per true class into ``outlined
+        poorly`` and ``undetected`` (:func:`~caesar_mrcnn.evaluation.matching.error_kinds`).
     completeness, reliability : list of dict
         Rows of :func:`metrics.binned_fraction`.
     classification : list of dict
