@@ -128,6 +128,12 @@ def mask_iou_matrix(truth: Sequence[Annotation], dets: Sequence[Annotation]) -> 
     return sparse.coo_matrix((inter.data / union, (inter.row, inter.col)), shape=inter.shape)
 
 
+def artefacts(truth: Sequence[Annotation]) -> np.ndarray:
+    """Per true object: is it an artefact (a ``spurious`` sidelobe pattern) rather than a
+    source."""
+    return np.array([a.category == "spurious" for a in truth], dtype=bool)
+
+
 def error_kinds(truth: Sequence[Annotation], dets: Sequence[Annotation], matching: Matching,
                 inside: float = 0.5, touched_iou: float = 0.1) -> tuple[list, list]:
     """Why each unmatched object is unmatched.
@@ -156,7 +162,7 @@ def error_kinds(truth: Sequence[Annotation], dets: Sequence[Annotation], matchin
         below the match IoU) or ``"undetected"``.
     """
     inter, area_t, area_d = mask_overlaps(truth, dets)
-    artefact = np.array([a.category == "spurious" for a in truth], dtype=bool)
+    artefact = artefacts(truth)
     in_source = np.zeros(len(dets))
     in_artefact = np.zeros(len(dets))
     best_iou = np.zeros(len(truth))

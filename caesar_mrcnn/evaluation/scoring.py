@@ -20,6 +20,7 @@ from caesar_mrcnn.evaluation import metrics
 from caesar_mrcnn.evaluation.coco_eval import coco_ap
 from caesar_mrcnn.evaluation.matching import (
     Matching,
+    artefacts,
     error_kinds,
     match_masks,
     match_positions,
@@ -123,7 +124,7 @@ def _match_positions(truth, dets, meta) -> Matching:
     xd, yd = positions(dets)
     txy, dxy = np.stack([xt, yt], -1), np.stack([xd, yd], -1)
     radius = position_radius(truth, meta)
-    artefact = np.array([a.category == "spurious" for a in truth], dtype=bool)
+    artefact = artefacts(truth)
     out_t, out_d, out_q = [], [], []
     free = np.arange(len(dets))
     for group in (np.flatnonzero(~artefact), np.flatnonzero(artefact)):
