@@ -84,7 +84,8 @@ def background_grid(image: Any, shape: tuple[int, int], box: int = 64, sigma: fl
     ny, nx = shape
     nby, nbx = -(-ny // box), -(-nx // box)
     clip = SigmaClip(sigma=sigma, maxiters=5)
-    bkg_est, rms_est = SExtractorBackground(clip), MADStdBackgroundRMS(clip)
+    # the pixels are clipped once and both statistics read from what is left
+    bkg_est, rms_est = SExtractorBackground(None), MADStdBackgroundRMS(None)
     bkg = np.full((nby, nbx), np.nan)
     rms = np.full((nby, nbx), np.nan)
     for by in range(nby):
@@ -97,8 +98,9 @@ def background_grid(image: Any, shape: tuple[int, int], box: int = 64, sigma: fl
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", AstropyUserWarning)
                 warnings.simplefilter("ignore", RuntimeWarning)
-                bkg[by, enough] = bkg_est(cells[enough], axis=(1, 2))
-                rms[by, enough] = rms_est(cells[enough], axis=(1, 2))
+                kept = clip(cells[enough], axis=(1, 2), masked=True)
+                bkg[by, enough] = bkg_est(kept, axis=(1, 2))
+                rms[by, enough] = rms_est(kept, axis=(1, 2))
     if not np.isfinite(rms).any():
         # no cell is filled enough (a small or mostly blank image): one estimate over every
         # finite pixel, when there is any
@@ -109,6 +111,7 @@ def background_grid(image: Any, shape: tuple[int, int], box: int = 64, sigma: fl
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", AstropyUserWarning)
                 warnings.simplefilter("ignore", RuntimeWarning)
-                bkg[:] = float(bkg_est(values))
-                rms[:] = float(rms_est(values))
+                kept = clip(values, masked=True)
+                bkg[:] = float(bkg_est(kept))
+                rms[:] = float(rms_est(kept))
     return BackgroundGrid(_fill_nan(bkg), _fill_nan(rms), box)
