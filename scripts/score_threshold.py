@@ -8,8 +8,8 @@ major axis: the rule of the real-image comparisons and of the radio literature's
 completeness and reliability, e.g. Hopkins et al. 2015, PASA 32, e037). The table gives,
 per threshold and rule, the reliability of all entries at measured SNR >= 5, why the others
 match nothing (a fragment of a true source, on a true sidelobe pattern, or off every true
-object: only the last are detections of noise), and the completeness of the true compact
-sources per true-SNR bin. The chosen value is the lowest
+object: only the last are detections of noise; and how many of each the island floor added),
+and the completeness of the true compact sources per true-SNR bin. The chosen value is the lowest
 threshold whose reliability at SNR >= 5 reaches the target (95 %), so that completeness is
 as high as that reliability allows.
 
@@ -19,7 +19,7 @@ Usage::
         --out ref/test
     python scripts/score_threshold.py --data ref/test [--weights DETECTOR] \\
         [--thresholds 0.2,0.3,0.4,0.5,0.6,0.7,0.8] [--target 0.95] [--match iou,position]
-        [--out table.md]
+        [--set KEY=VALUE ...] [--out table.md]
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
+from caesar_mrcnn.detection.command import infer_config
 from caesar_mrcnn.detection.infer import InferConfig
+from caesar_mrcnn.errors import ConfigError
 from caesar_mrcnn.evaluation.evaluate import detect, load_truth
 from caesar_mrcnn.evaluation.scoring import score_detections
 
@@ -51,25 +53,26 @@ def _pooled(rows: list[dict], name: str, lo: float) -> tuple[int, int]:
     return sum(r["k"] for r in sel), sum(r["n"] for r in sel)
 
 
-def _unmatched_kinds(rows: list[dict], lo: float) -> dict[str, int]:
-    """Unmatched entries of measured SNR ``lo`` or more, counted by kind (fragment of a true
-    source, on a true artefact, off every true object)."""
+def _unmatched_kinds(rows: list[dict], lo: float, origin: str | None = None) -> dict[str, int]:
+    """Unmatched entries of measured SNR ``lo`` or more (of ``origin`` only, when given),
+    counted by kind (fragment of a true source, on a true artefact, off every true object)."""
     kinds = dict.fromkeys(UNMATCHED_KINDS, 0)
     for r in rows:
-        if np.isfinite(r["snr"]) and r["snr"] >= lo:
+        if np.isfinite(r["snr"]) and r["snr"] >= lo and origin in (None, r["origin"]):
             kinds[r["kind"]] += 1
     return kinds
 
 
 def sweep(data: str | Path, weights: str | Path | None, thresholds: list[float],
-          matches: tuple[str, ...] = ("iou",)) -> list[dict]:
+          matches: tuple[str, ...] = ("iou",), config: InferConfig | None = None) -> list[dict]:
     """One row per threshold and matching rule: reliability at SNR >= 5 and compact
-    completeness per bin (the detector runs once per threshold)."""
+    completeness per bin (the detector runs once per threshold, with ``config``, default
+    ``infer``'s, at each ``score_thr``)."""
     samples = load_truth(data)
     rows = []
     for thr in thresholds:
         t0 = time.perf_counter()
-        cfg = dataclasses.replace(InferConfig(), score_thr=thr)
+        cfg = dataclasses.replace(config or InferConfig(), score_thr=thr)
         dets = detect(samples, weights, config=cfg)
         wall = time.perf_counter() - t0
         for match in matches:
@@ -82,6 +85,8 @@ def sweep(data: str | Path, weights: str | Path | None, thresholds: list[float],
                                           and np.isfinite(r["snr_lo"])},
                          "compact_ge5": _pooled(result.completeness, "compact", 5),
                          "unmatched_ge5": _unmatched_kinds(result.unmatched, 5),
+                         "unmatched_islands_ge5": _unmatched_kinds(result.unmatched, 5,
+                                                                   "island"),
                          "wall_s": wall})
             print(f"score_thr {thr:.2f}, {match}: reliability(SNR>=5) {k}/{n}, "
                   f"{wall:.0f} s", file=sys.stderr)
@@ -104,12 +109,14 @@ def table_markdown(rows: list[dict], target: float) -> str:
         bins = list(mine[0]["completeness"])
         head = ["score_thr", "reliability, SNR ≥ 5",
                 "unmatched, SNR ≥ 5: fragments / on artefacts / off source",
+                "of which island-floor entries",
                 "compact completeness, SNR ≥ 5", *[f"compact {lo:g}–{hi:g}" for lo, hi in bins]]
         lines += [f"{MATCH_TITLES[match]}:", "", "| " + " | ".join(head) + " |",
                   "|" + "---|" * len(head)]
         for r in mine:
             cells = [f"{r['score_thr']:.2f}", _pct(r["rel_k"], r["rel_n"]),
                      " / ".join(str(r["unmatched_ge5"][k]) for k in UNMATCHED_KINDS),
+                     " / ".join(str(r["unmatched_islands_ge5"][k]) for k in UNMATCHED_KINDS),
                      _pct(*r["compact_ge5"]), *[_pct(*r["completeness"][b]) for b in bins]]
             lines.append("| " + " | ".join(cells) + " |")
         chosen = choose(mine, target)
@@ -135,14 +142,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--match", default="iou",
                    help="comma-separated matching rules: iou (mask IoU >= 0.5), position "
                         "(within max(beam FWHM, half the true major axis)); default iou")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override an infer option, e.g. --set islands=false (repeatable)")
     p.add_argument("--out", default=None, help="also write the Markdown table here")
     args = p.parse_args(argv)
+    try:
+        config = infer_config(None, args.overrides)
+    except ConfigError as exc:
+        p.error(str(exc))
     thresholds = sorted(float(t) for t in args.thresholds.split(","))
     matches = tuple(m.strip() for m in args.match.split(","))
     bad = [m for m in matches if m not in MATCH_TITLES]
     if bad:
         p.error(f"--match: unknown rule {bad[0]!r}; use iou, position or both")
-    md = table_markdown(sweep(args.data, args.weights, thresholds, matches), args.target)
+    md = table_markdown(sweep(args.data, args.weights, thresholds, matches, config),
+                        args.target)
     print(md)
     if args.out:
         Path(args.out).write_text(md)

@@ -49,8 +49,9 @@ class EvaluationResult:
     astrometry, photometry : list of dict
         Position error (arcsec) and flux ratio (measured / true) statistics per true-SNR bin.
     unmatched : list of dict
-        One row per unmatched detection: ``image``, ``class``, measured ``snr`` and ``kind``
-        (``fragment``, ``on an artefact`` or ``off source``).
+        One row per unmatched detection: ``image``, ``class``, measured ``snr``, ``kind``
+        (``fragment``, ``on an artefact`` or ``off source``) and ``origin`` (``island`` for an
+        entry of the island floor, else ``network``).
     """
 
     summary: dict
@@ -187,7 +188,8 @@ def score_detections(samples: Sequence[Sample], detections: Sequence[Sequence[An
                     per_class[kind] = per_class.get(kind, 0) + 1
         image = str(sample.meta.get("image_id", sample.image_path.name))
         unmatched += [{"image": image, "class": d.category,
-                       "snr": float(d.attrs.get("snr", np.nan)), "kind": kind}
+                       "snr": float(d.attrs.get("snr", np.nan)), "kind": kind,
+                       "origin": d.attrs.get("origin", "network")}
                       for d, kind in zip(dets, det_kinds) if kind is not None]
         t_cls += [a.category for a in truth]
         d_cls += [a.category for a in dets]

@@ -69,6 +69,15 @@ def test_scores_hand_computed(tmp_path):
                            "missed": {"compact": {"undetected": 1}}}
     assert sorted((r["class"], r["kind"]) for r in res.unmatched) == [
         ("compact", "fragment"), ("spurious", "off source")]
+    assert {r["origin"] for r in res.unmatched} == {"network"}
+
+
+def test_unmatched_rows_say_which_entries_the_island_floor_added(tmp_path):
+    samples, dets = case(tmp_path)
+    dets[0][3].attrs["origin"] = "island"  # the entry on empty sky
+    res = score_detections(samples, dets, 0.5, (3, 5, 10, 100))
+    assert sorted((r["kind"], r["origin"]) for r in res.unmatched) == [
+        ("fragment", "network"), ("off source", "island")]
 
 
 def test_scores_by_position(tmp_path):
