@@ -18,7 +18,7 @@ mask islands, as Aegean lists components rather than sources). With ``--mirabest
 MiraBest FIRST galaxies are added (FIRST beam 5.4″).
 
     python scripts/bench/cross_recall.py [--real DIR] [--weights FILE] [--snr 10]
-        [--mirabest] [--out DIR]
+        [--mirabest] [--set KEY=VALUE ...] [--out DIR]
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from pathlib import Path
 
 from astropy.io import fits
 
+from caesar_mrcnn.detection.command import infer_config
+from caesar_mrcnn.errors import ConfigError
 from caesar_mrcnn.evaluation import compare_real as cr
 from caesar_mrcnn.evaluation import finders
 from caesar_mrcnn.evaluation.cross_recall import RULE, cross_recall
@@ -102,8 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mirabest", action="store_true",
                    help="add the 30 MiraBest FIRST galaxies (FIRST beam given)")
     p.add_argument("--cores", type=int, default=1, help="processes for Aegean and PyBDSF")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a caesar-mrcnn infer option, e.g. --set islands=false")
     p.add_argument("--out", type=Path, default=None, help="write cross_recall.md/.ecsv here")
     args = p.parse_args(argv)
+    try:
+        config = infer_config(None, args.overrides)
+    except ConfigError as exc:
+        p.error(str(exc))
     if not args.real.is_dir():
         print(f"error: --real {args.real}: no such folder", file=sys.stderr)
         return 2
@@ -118,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                 inputs.append(cr.prepare_image(path, cr.parse_beam_arcsec(beam), tmp))
             except Exception as exc:  # noqa: BLE001 - an image without beam or WCS is reported
                 skipped.append(f"{path.name}: {cr.one_line(exc)}")
-        runs = cr.run_finders(inputs, finders.FINDERS, weights=args.weights, cores=args.cores,
+        runs = cr.run_finders(inputs, finders.FINDERS, weights=args.weights, config=config,
+                              cores=args.cores,
                               progress=lambda f, im: print(f"{f}: {im.name}", file=sys.stderr))
     for im in inputs:
         mine = [r for r in runs if r.image == im.path]

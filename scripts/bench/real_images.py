@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("real_images"), help="output folder")
     p.add_argument("--cores", type=int, default=1, help="processes for Aegean and PyBDSF")
     p.add_argument("--finders", default="caesar-mrcnn,aegean,pybdsf")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a caesar-mrcnn infer option, e.g. --set islands=false")
     p.add_argument("--parts", default="fields,galaxies,galaxies-test",
                    help="comma-separated: fields, galaxies (MiraBest FIRST), galaxies-test "
                         "(MiraBest test batch)")
@@ -103,8 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     finders = args.finders.split(",")
     parts = set(args.parts.split(","))
     from caesar_mrcnn.detection.command import infer_config
+    from caesar_mrcnn.errors import ConfigError
 
-    cfg = infer_config(None) if "caesar-mrcnn" in finders else None
+    try:
+        cfg = infer_config(None, args.overrides) if "caesar-mrcnn" in finders else None
+    except ConfigError as exc:
+        p.error(str(exc))
     command = "python scripts/bench/real_images.py " + " ".join(argv or sys.argv[1:])
     lines = [f"- Date: {datetime.date.today().isoformat()}",
              f"- Machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
