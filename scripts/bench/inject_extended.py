@@ -68,6 +68,7 @@ from caesar_mrcnn.evaluation.finders import CAESAR_ALL, CAESAR_COMPONENTS, entri
 from caesar_mrcnn.evaluation.injection import (
     add_injection_arguments,
     busy_pixels,
+    caesar_config,
     chosen_images,
     footprint_labels,
     run_finders_cached,
@@ -353,9 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(v) for v in str(args.seed).split(",")]
     tag = "ext"
     out = make_output_folder(args.out)
-    from caesar_mrcnn.detection.command import infer_config
-
-    cfg = infer_config(None) if "caesar-mrcnn" in finders else None
+    cfg = caesar_config(args, p)
     with tempfile.TemporaryDirectory(prefix="caesar-inject-ext-") as tmp:
         plans, feet, inputs = [], [], []
         for seed, path in ((s, q) for s in seeds for q in paths):

@@ -59,6 +59,7 @@ from caesar_mrcnn.evaluation.finders import CAESAR_COMPONENTS
 from caesar_mrcnn.evaluation.injection import (
     add_injection_arguments,
     busy_pixels,
+    caesar_config,
     chosen_images,
     default_real_dir,
     robust_dex,
@@ -321,9 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(v) for v in str(args.seed).split(",")]
     tag = f"n{args.per_image}"
     out = make_output_folder(args.out)
-    from caesar_mrcnn.detection.command import infer_config
-
-    cfg = infer_config(None) if "caesar-mrcnn" in finders else None
+    cfg = caesar_config(args, p)
     with tempfile.TemporaryDirectory(prefix="caesar-inject-") as tmp:
         plans, inputs = [], []
         for seed, path in ((s, q) for s in seeds for q in paths):
