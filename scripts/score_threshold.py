@@ -32,9 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from caesar_mrcnn.detection.command import infer_config
+from caesar_mrcnn.detection.command import add_infer_overrides, infer_config_of
 from caesar_mrcnn.detection.infer import InferConfig
-from caesar_mrcnn.errors import ConfigError
 from caesar_mrcnn.evaluation.evaluate import detect, load_truth
 from caesar_mrcnn.evaluation.scoring import score_detections
 
@@ -142,14 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--match", default="iou",
                    help="comma-separated matching rules: iou (mask IoU >= 0.5), position "
                         "(within max(beam FWHM, half the true major axis)); default iou")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override an infer option, e.g. --set islands=false (repeatable)")
+    add_infer_overrides(p)
     p.add_argument("--out", default=None, help="also write the Markdown table here")
     args = p.parse_args(argv)
-    try:
-        config = infer_config(None, args.overrides)
-    except ConfigError as exc:
-        p.error(str(exc))
+    config = infer_config_of(p, args)
     thresholds = sorted(float(t) for t in args.thresholds.split(","))
     matches = tuple(m.strip() for m in args.match.split(","))
     bad = [m for m in matches if m not in MATCH_TITLES]

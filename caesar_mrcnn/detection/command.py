@@ -59,6 +59,24 @@ def infer_config(config: str | os.PathLike | None = None, overrides: Sequence[st
     return cfg
 
 
+def add_infer_overrides(parser) -> None:
+    """``--set KEY=VALUE`` (repeatable) on a benchmark's or script's ``argparse`` parser: the
+    infer options that :func:`infer_config_of` then applies."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="override a caesar-mrcnn infer option, e.g. --set islands=false "
+                             "(repeatable)")
+
+
+def infer_config_of(parser, args) -> InferConfig:
+    """The :class:`InferConfig` of ``args.overrides`` (:func:`add_infer_overrides`); a bad
+    override ends the run through ``parser.error``, one line naming it."""
+    try:
+        return infer_config(None, args.overrides)
+    except ConfigError as exc:
+        parser.error(str(exc))
+
+
 def read_image_list(path: str | os.PathLike) -> list[str]:
     """FITS paths from a text file: one per line; blank lines and ``#`` comments are skipped.
 

@@ -94,23 +94,19 @@ def add_injection_arguments(parser, *, what: str, per_image: int, out: str) -> N
                         help="comma-separated finders whose catalogues a previous run wrote "
                              "under --out for the same injected images are read instead of "
                              "running them again")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE",
-                        help="override a caesar-mrcnn infer option, e.g. --set islands=false")
+    from caesar_mrcnn.detection.command import add_infer_overrides
+
+    add_infer_overrides(parser)
 
 
 def caesar_config(args, parser):
     """caesar-mrcnn's infer options for a benchmark run (``--set`` applied), or None when it
     is not among ``--finders``; a bad override ends the run through ``parser.error``."""
-    from caesar_mrcnn.detection.command import infer_config
-    from caesar_mrcnn.errors import ConfigError
+    from caesar_mrcnn.detection.command import infer_config_of
 
     if "caesar-mrcnn" not in args.finders.split(","):
         return None
-    try:
-        return infer_config(None, args.overrides)
-    except ConfigError as exc:
-        parser.error(str(exc))
+    return infer_config_of(parser, args)
 
 
 def chosen_images(args, parser) -> tuple[list[Path], list[str]]:

@@ -47,7 +47,7 @@ class BackgroundGrid:
         return bkg.astype(np.float32), rms.astype(np.float32)
 
 
-def _fill_nan(grid: np.ndarray) -> np.ndarray:
+def fill_nan_cells(grid: np.ndarray) -> np.ndarray:
     """Replace NaN cells by the nearest finite cell (all-NaN stays NaN)."""
     bad = ~np.isfinite(grid)
     if not bad.any() or bad.all():
@@ -114,4 +114,4 @@ def background_grid(image: Any, shape: tuple[int, int], box: int = 64, sigma: fl
                 kept = clip(values, masked=True)
                 bkg[:] = float(bkg_est(kept))
                 rms[:] = float(rms_est(kept))
-    return BackgroundGrid(_fill_nan(bkg), _fill_nan(rms), box)
+    return BackgroundGrid(fill_nan_cells(bkg), fill_nan_cells(rms), box)

@@ -33,8 +33,7 @@ from pathlib import Path
 
 from astropy.io import fits
 
-from caesar_mrcnn.detection.command import infer_config
-from caesar_mrcnn.errors import ConfigError
+from caesar_mrcnn.detection.command import add_infer_overrides, infer_config_of
 from caesar_mrcnn.evaluation import compare_real as cr
 from caesar_mrcnn.evaluation import finders
 from caesar_mrcnn.evaluation.cross_recall import RULE, cross_recall
@@ -104,14 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mirabest", action="store_true",
                    help="add the 30 MiraBest FIRST galaxies (FIRST beam given)")
     p.add_argument("--cores", type=int, default=1, help="processes for Aegean and PyBDSF")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a caesar-mrcnn infer option, e.g. --set islands=false")
+    add_infer_overrides(p)
     p.add_argument("--out", type=Path, default=None, help="write cross_recall.md/.ecsv here")
     args = p.parse_args(argv)
-    try:
-        config = infer_config(None, args.overrides)
-    except ConfigError as exc:
-        p.error(str(exc))
+    config = infer_config_of(p, args)
     if not args.real.is_dir():
         print(f"error: --real {args.real}: no such folder", file=sys.stderr)
         return 2

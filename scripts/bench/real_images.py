@@ -84,6 +84,8 @@ def _progress(finder: str, image: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from caesar_mrcnn.detection.command import add_infer_overrides, infer_config_of
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--real", type=Path, default=None,
                    help="real-data folder (default $CAESAR_REAL_DATA or ../shared/real)")
@@ -92,8 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("real_images"), help="output folder")
     p.add_argument("--cores", type=int, default=1, help="processes for Aegean and PyBDSF")
     p.add_argument("--finders", default="caesar-mrcnn,aegean,pybdsf")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a caesar-mrcnn infer option, e.g. --set islands=false")
+    add_infer_overrides(p)
     p.add_argument("--parts", default="fields,galaxies,galaxies-test",
                    help="comma-separated: fields, galaxies (MiraBest FIRST), galaxies-test "
                         "(MiraBest test batch)")
@@ -104,13 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"no real data under {real}; give --real DIR")
     finders = args.finders.split(",")
     parts = set(args.parts.split(","))
-    from caesar_mrcnn.detection.command import infer_config
-    from caesar_mrcnn.errors import ConfigError
-
-    try:
-        cfg = infer_config(None, args.overrides) if "caesar-mrcnn" in finders else None
-    except ConfigError as exc:
-        p.error(str(exc))
+    cfg = infer_config_of(p, args) if "caesar-mrcnn" in finders else None
     command = "python scripts/bench/real_images.py " + " ".join(argv or sys.argv[1:])
     lines = [f"- Date: {datetime.date.today().isoformat()}",
              f"- Machine: {platform.machine()}, {os.cpu_count()} CPU cores, "

@@ -36,7 +36,7 @@ from scipy import ndimage
 
 from caesar_mrcnn.evaluation.injection import default_real_dir
 from caesar_mrcnn.io.fits import read_image
-from caesar_mrcnn.measure.background import BackgroundGrid, background_grid
+from caesar_mrcnn.measure.background import BackgroundGrid, background_grid, fill_nan_cells
 from caesar_mrcnn.measure.sources import beam_fwhm_pix
 
 BOX = 64
@@ -69,9 +69,7 @@ def std_grid(data: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
             cell = values[by * BOX:(by + 1) * BOX, bx * BOX:(bx + 1) * BOX]
             if np.isfinite(cell).sum() >= 0.3 * BOX * BOX:
                 out[by, bx] = np.ma.std(clip(cell, masked=True))
-    empty = ~np.isfinite(out)  # too few pixels left: the nearest cell's value
-    nearest = ndimage.distance_transform_edt(empty, return_distances=False, return_indices=True)
-    return out[tuple(nearest)]
+    return fill_nan_cells(out)  # too few pixels left: the nearest cell's value
 
 
 def estimates(img) -> dict[str, BackgroundGrid]:
